@@ -1,0 +1,1 @@
+"""Task pipelines: data loading, features and metrics for audio, trajectory and SOC."""

@@ -1,0 +1,67 @@
+"""Containers and helpers shared by the task pipelines (audio, trajectory, SOC)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from memgru.errors import MemgruError
+
+
+@dataclass
+class SequenceSet:
+    """Model-ready sequences of one data split.
+
+    Example:
+        >>> s = SequenceSet(np.zeros((2, 5, 3), np.float32), np.array([0, 1]), pd.DataFrame({"src": ["a", "b"]}))
+        >>> len(s)
+        2
+    """
+
+    x: np.ndarray
+    """Inputs, float32 [N, T, F]: N sequences of T time steps with F features (already normalised)."""
+    y: np.ndarray
+    """Targets: int64 class ids [N] for classification, float32 [N, T] (e.g. SOC in 0..1) for regression."""
+    meta: pd.DataFrame
+    """One row per sequence: its source/group id and any task labels (family, temperature, fold ...)."""
+
+    def __post_init__(self) -> None:
+        if self.x.ndim != 3:
+            raise MemgruError(f"sequence inputs must be [N, T, F], got shape {self.x.shape}")
+        if len(self.y) != len(self.x) or len(self.meta) != len(self.x):
+            raise MemgruError(
+                f"sequence set is inconsistent: {len(self.x)} inputs, {len(self.y)} targets, "
+                f"{len(self.meta)} metadata rows"
+            )
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def save(self, path: str | Path) -> None:
+        """Write the set as `<path>.npz` (arrays, no pickle) and `<path>.csv` (metadata)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(path.with_suffix(".npz"), x=self.x.astype(np.float32), y=self.y)
+        self.meta.to_csv(path.with_suffix(".csv"), index=False)
+
+    @classmethod
+    def load(cls, path: str | Path) -> SequenceSet:
+        """Read a set written by `save` (never unpickles)."""
+        path = Path(path)
+        npz, csv = path.with_suffix(".npz"), path.with_suffix(".csv")
+        if not npz.is_file() or not csv.is_file():
+            raise MemgruError(f"no data split at {path} (expected {npz.name} and {csv.name}); build it first")
+        with np.load(npz, allow_pickle=False) as data:
+            x, y = data["x"], data["y"]
+        return cls(x=x, y=y, meta=pd.read_csv(csv))
+
+
+def write_json(path: str | Path, obj: object) -> None:
+    """Write `obj` as indented, key-sorted JSON (stable bytes for the same content)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
