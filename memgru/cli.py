@@ -13,11 +13,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-import torch
-
-from memgru.config import FLOAT_BITS, DeviceConfig, ExperimentConfig, ModelConfig, QuantConfig
+from memgru.config import FLOAT_BITS, DeviceConfig, QuantConfig
 from memgru.errors import MemgruError
-from memgru.tasks.registry import TASK_NAMES, task_spec
+from memgru.tasks.registry import TASK_NAMES, load_task_model
 
 EXIT_BAD_INPUT = 2
 
@@ -73,40 +71,13 @@ def hardware_from_args(args: argparse.Namespace) -> tuple[QuantConfig, DeviceCon
     return quant, DeviceConfig.preset(preset, **changes)
 
 
-def _read_model_config(path: str) -> ModelConfig:
-    try:
-        data = json.loads(Path(path).read_text())
-    except OSError as exc:
-        raise MemgruError(f"cannot read config {path}: {exc.strerror}") from exc
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise MemgruError(f"config {path} is not valid JSON") from exc
-    if isinstance(data, dict) and "model" in data:
-        return ExperimentConfig.from_dict(data).model
-    return ModelConfig.from_dict(data)
-
-
-def _task_model(task: str, config: str | None, seed: int) -> tuple[torch.nn.Module, str]:
-    """The task's pretrained model, or (with --config or no checkpoint) a seeded random init; and its origin."""
-    from memgru.checkpoint import load_checkpoint
-    from memgru.models import build_model
-
-    spec = task_spec(task)
-    if config is None and (spec.pretrained_dir / "config.json").is_file():
-        model, _ = load_checkpoint(spec.pretrained_dir, task=task)
-        return model, f"pretrained checkpoint {spec.pretrained_dir}"
-    cfg = _read_model_config(config) if config else spec.model
-    torch.manual_seed(seed)
-    source = f"config {config}" if config else "the task's default architecture"
-    return build_model(cfg).eval(), f"random init (seed {seed}) of {source}; no trained weights"
-
-
 def cmd_crossbar(args: argparse.Namespace) -> dict[str, Any]:
     """Program the task model onto crossbars and summarise (and optionally export) the conductances."""
     from memgru.export import export_crossbar
     from memgru.layers import convert, crossbar_layers
 
     quant, device = hardware_from_args(args)
-    model, origin = _task_model(args.task, args.config, args.seed)
+    model, origin = load_task_model(args.task, args.config, args.seed)
     mem = convert(model, quant, device, seed=args.seed)
     matrices = {
         f"{lname}.{mname}": pm

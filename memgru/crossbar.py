@@ -33,6 +33,8 @@ from memgru.quant import quantize_weight
 
 STUCK_NONE, STUCK_HRS, STUCK_LRS = 0, 1, 2
 """Codes in the stuck-device masks."""
+NOISE_BLOCK = 64
+"""Read-noise samples are drawn for this many MVMs of one shape at a time."""
 
 
 @dataclass
@@ -232,6 +234,8 @@ class ProgrammedMatrix:
     observing: bool = False
     """While True, `mvm` records partial-sum ranges instead of quantizing (ADC calibration)."""
     _observed: torch.Tensor | None = field(default=None, repr=False)
+    _noise: torch.Tensor | None = field(default=None, repr=False)
+    _noise_next: int = field(default=0, repr=False)
     _w_lsb: torch.Tensor | None = field(default=None, repr=False)
     _code_value: torch.Tensor | None = field(default=None, repr=False)
     _read_gen: torch.Generator = field(init=False, repr=False)
@@ -286,9 +290,18 @@ class ProgrammedMatrix:
         x = self._with_bias_row(x)
         y = x @ self.w_flat if self.adc_ideal else self._tiled_mvm(x)
         if self.read_std > 0:
-            noise = torch.randn(y.shape, generator=self._read_gen)
-            y = y + noise.mul_(x.norm(dim=-1, keepdim=True)).mul_(self.scale_out * self.read_std_flat)
+            std = x.norm(dim=-1, keepdim=True) * (self.scale_out * self.read_std_flat)
+            y.addcmul_(self._standard_normal(y.shape), std)
         return y if self.bias is None else y + self.bias
+
+    def _standard_normal(self, shape: torch.Size) -> torch.Tensor:
+        """Fresh i.i.d. N(0, 1) samples of `shape`, drawn from the read-noise stream in blocks of
+        `NOISE_BLOCK` MVMs (one large draw is cheaper than many small ones; no sample is reused)."""
+        if self._noise is None or self._noise.shape[1:] != shape or self._noise_next >= len(self._noise):
+            self._noise = torch.randn((NOISE_BLOCK, *shape), generator=self._read_gen)
+            self._noise_next = 0
+        self._noise_next += 1
+        return self._noise[self._noise_next - 1]
 
     def _tiled_mvm(self, x: torch.Tensor) -> torch.Tensor:
         """Row tiles -> partial sums -> per-tile ADC -> shift-and-add over slices and tiles -> scale."""

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from memgru.config import ModelConfig
+import torch
+from torch import nn
+
+from memgru.config import ExperimentConfig, ModelConfig
 from memgru.errors import MemgruError
 
 TASK_NAMES = ("audio", "trajectory", "soc")
@@ -48,3 +52,36 @@ def task_spec(name: str) -> TaskSpec:
     if name not in SPECS:
         raise MemgruError(f"unknown task {name!r}; choose from {', '.join(TASK_NAMES)}")
     return SPECS[name]
+
+
+def read_model_config(path: str | Path) -> ModelConfig:
+    """A ModelConfig from a JSON file holding either a ModelConfig or a whole experiment config."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except OSError as exc:
+        raise MemgruError(f"cannot read config {path}: {exc.strerror}") from exc
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MemgruError(f"config {path} is not valid JSON") from exc
+    if isinstance(data, dict) and "model" in data:
+        return ExperimentConfig.from_dict(data).model
+    return ModelConfig.from_dict(data)
+
+
+def load_task_model(task: str, config: str | Path | None = None, seed: int = 0) -> tuple[nn.Module, str]:
+    """The task's model in eval mode and a sentence saying where it came from.
+
+    Without `config`: the bundled pretrained checkpoint when there is one, else a seeded random
+    initialisation of the task's default architecture (said so in the sentence). With `config`:
+    a seeded random initialisation of that architecture.
+    """
+    from memgru.checkpoint import load_checkpoint
+    from memgru.models import build_model
+
+    spec = task_spec(task)
+    if config is None and (spec.pretrained_dir / "config.json").is_file():
+        model, _ = load_checkpoint(spec.pretrained_dir, task=task)
+        return model, f"pretrained checkpoint {spec.pretrained_dir}"
+    cfg = read_model_config(config) if config else spec.model
+    torch.manual_seed(seed)
+    source = f"config {config}" if config else "the task's default architecture"
+    return build_model(cfg).eval(), f"random init (seed {seed}) of {source}; no trained weights"

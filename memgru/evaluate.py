@@ -1,0 +1,107 @@
+"""Sweeps: the task metric vs weight bits, programming variation σ and input SNR, as DataFrames.
+
+Each row is one (weight bits, activation bits, σ, SNR, device seed) setting evaluated on one split:
+the model is mapped onto crossbars with that setting (`convert`), its activation and ADC ranges
+are calibrated on calibration inputs (never on the evaluated split), and the metric is measured.
+
+Example:
+    >>> import numpy as np, pandas as pd, torch
+    >>> from memgru.config import ModelConfig
+    >>> from memgru.models import build_model
+    >>> from memgru.tasks.common import SequenceSet
+    >>> _ = torch.manual_seed(0); rng = np.random.default_rng(0)
+    >>> x = rng.normal(size=(8, 5, 3)).astype(np.float32)
+    >>> data = SequenceSet(x, np.arange(8) % 2, pd.DataFrame({"i": range(8)}))
+    >>> model = build_model(ModelConfig(n_features=3, n_outputs=2, hidden=8, layers=1))
+    >>> rows = sweep(model, data, calibration=data.x, bits=[4, 32], sigmas=[0.0], seeds=[0])
+    >>> list(rows.columns[:5]), len(rows)
+    (['weight_bits', 'act_bits', 'sigma', 'snr_db', 'seed'], 2)
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from memgru.config import FLOAT_BITS, DeviceConfig, QuantConfig
+from memgru.layers import calibrate, convert
+from memgru.tasks.common import SequenceSet
+from memgru.train import metric, predict, task_kind
+
+Perturb = Callable[[SequenceSet, float, int], SequenceSet]
+"""Task hook: (split, SNR in dB, seed) -> the split with input noise at that SNR."""
+
+
+def chip_model(
+    model: nn.Module, weight_bits: int, act_bits: int, sigma: float, seed: int,
+    calibration: np.ndarray | torch.Tensor, device: DeviceConfig | None = None,
+) -> nn.Module:
+    """`model` programmed onto crossbars at this setting and calibrated, in eval mode.
+
+    Float weights and activations on an ideal device return an eval copy of the model's mapping with
+    no quantization; `sigma` > 0 uses `device` (default `DeviceConfig.rram_1t1r()`) with that σ.
+    """
+    base = device or (DeviceConfig.rram_1t1r() if sigma > 0 or weight_bits < FLOAT_BITS else DeviceConfig.ideal())
+    chip = convert(model, QuantConfig(weight_bits=weight_bits, act_bits=act_bits), base.replace(prog_sigma=sigma), seed)
+    calib = torch.as_tensor(calibration, dtype=torch.float32)
+    return calibrate(chip, [calib[i : i + 256] for i in range(0, len(calib), 256)]).eval()
+
+
+def sweep(
+    model: nn.Module,
+    data: SequenceSet,
+    calibration: np.ndarray | torch.Tensor,
+    bits: Sequence[int] = (2, 3, 4, 5, 6, 7, 8, 16, FLOAT_BITS),
+    sigmas: Sequence[float] = (0.0,),
+    snrs: Sequence[float | None] = (None,),
+    seeds: Iterable[int] = (0,),
+    act_bits: int = 8,
+    device: DeviceConfig | None = None,
+    perturb: Perturb | None = None,
+    progress: Callable[[float], None] | None = None,
+) -> pd.DataFrame:
+    """The metric for every combination of weight bits, σ, SNR and device seed.
+
+    Activations use `act_bits` except for float weights, which are evaluated with float activations
+    too (the float reference). `perturb` adds input noise for finite SNRs (required when `snrs` has
+    any). Returns one row per setting: weight_bits, act_bits, sigma, snr_db, seed, the metric column
+    (`accuracy` in % or `rmse` in %), n (sequences) and seconds.
+    """
+    kind = task_kind(data)
+    name = "accuracy" if kind == "classification" else "rmse"
+    seeds = list(seeds)
+    grid = [(b, s, snr, seed) for b in bits for s in sigmas for snr in snrs for seed in seeds]
+    noisy: dict[tuple[float, int], SequenceSet] = {}
+    rows = []
+    for i, (b, sigma, snr, seed) in enumerate(grid):
+        start = time.perf_counter()
+        a = FLOAT_BITS if b >= FLOAT_BITS else act_bits
+        split = data
+        if snr is not None:
+            if perturb is None:
+                raise ValueError("sweeping input SNR needs the task's perturb function")
+            split = noisy.setdefault((snr, seed), perturb(data, float(snr), seed))
+        chip = chip_model(model, b, a, sigma, seed, calibration, device)
+        value = metric(kind, predict(chip, split.x), split.y)
+        rows.append({
+            "weight_bits": b, "act_bits": a, "sigma": sigma, "snr_db": snr, "seed": seed, name: value,
+            "n": len(split), "seconds": time.perf_counter() - start,
+        })
+        if progress:
+            progress((i + 1) / len(grid))
+    return pd.DataFrame(rows)
+
+
+def summarise(rows: pd.DataFrame) -> pd.DataFrame:
+    """Mean and std of the metric over device seeds for each (bits, act bits, σ, SNR) setting."""
+    value = "accuracy" if "accuracy" in rows else "rmse"
+    keys = ["weight_bits", "act_bits", "sigma", "snr_db"]
+    grouped = rows.fillna({"snr_db": np.inf}).groupby(keys, sort=False)[value]
+    out = grouped.agg(["mean", "std", "count"]).reset_index()
+    out["snr_db"] = out["snr_db"].replace(np.inf, np.nan)
+    return out.rename(columns={"mean": f"{value}_mean", "std": f"{value}_std", "count": "seeds"})
