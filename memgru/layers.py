@@ -166,8 +166,9 @@ class CrossbarLinear(_CrossbarBase):
 class _GateQuantizers(nn.Module):
     """The activation quantizers of one GRU layer (DAC inputs, gate pre-activations, gate outputs)."""
 
-    def __init__(self, quant: QuantConfig, device: DeviceConfig) -> None:
+    def __init__(self, quant: QuantConfig, device: DeviceConfig, hidden: int) -> None:
         super().__init__()
+        self.hidden = hidden
         in_bits = _input_bits(quant, device)
         pre_bits, gate_bits = quant.act_bits_at("preact"), quant.act_bits_at("gate")
         self.x = ActivationQuantizer(in_bits)
@@ -182,6 +183,18 @@ class _GateQuantizers(nn.Module):
     @property
     def any_enabled(self) -> bool:
         return any(q.enabled for q in self.modules() if isinstance(q, ActivationQuantizer))
+
+    def lookup_tables(self, circuit: str) -> _GateTables | None:
+        """The gate periphery as tables (cached per calibration), or None when the pre-activations
+        are not all quantized and calibrated."""
+        pre = [self.pre[g] for g in GATES]
+        if not all(p.enabled and p.calibrated and not p.observing for p in pre):
+            return None
+        key = (circuit, *(p.qparams() for p in pre), *(self.gate[g].qparams() for g in GATES))
+        if getattr(self, "_lut_key", None) != key:
+            self._lut = _GateTables(self, circuit, self.hidden)
+            self._lut_key = key
+        return self._lut
 
 
 def _hard_sigmoid(x: torch.Tensor) -> torch.Tensor:
@@ -209,7 +222,7 @@ class CrossbarGRU(_CrossbarBase):
         ref = nn.GRU(input_size, hidden_size, num_layers, bias=bias)
         for name, param in ref.named_parameters():
             self.register_parameter(name, nn.Parameter(param.detach().clone()))
-        self.act = nn.ModuleList(_GateQuantizers(quant, device) for _ in range(num_layers))
+        self.act = nn.ModuleList(_GateQuantizers(quant, device, hidden_size) for _ in range(num_layers))
 
     def _weights(self, layer: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         get = lambda n: getattr(self, f"{n}_l{layer}", None)  # noqa: E731
@@ -310,20 +323,71 @@ class CrossbarGRU(_CrossbarBase):
         q = self.act[k]
         batch, steps, _ = x.shape
         H = self.hidden_size
-        sigmoid = _hard_sigmoid if self.device.activation_circuit == "pwl" else torch.sigmoid
-        tanh = F.hardtanh if self.device.activation_circuit == "pwl" else torch.tanh
         gi = p_in(q.x(x).reshape(batch * steps, -1)).view(batch, steps, 3 * H)
+        lut = None if torch.is_grad_enabled() or self.training else q.lookup_tables(self.device.activation_circuit)
+        sigmoid, tanh = _activations(self.device.activation_circuit)
         outputs = []
         for t in range(steps):
             gh = p_h(q.h(h))
-            i_r, i_z, i_n = gi[:, t].split(H, dim=1)
-            h_r, h_z, h_n = gh.split(H, dim=1)
-            r = q.gate["r"](sigmoid(q.pre["r"](i_r + h_r)))
-            z = q.gate["z"](sigmoid(q.pre["z"](i_z + h_z)))
-            n = q.gate["n"](tanh(q.pre["n"](i_n + r * h_n)))
-            h = n + z * (h - n)
+            if lut is not None:
+                h = lut.step(gi[:, t], gh, h)
+            else:
+                i_r, i_z, i_n = gi[:, t].split(H, dim=1)
+                h_r, h_z, h_n = gh.split(H, dim=1)
+                r = q.gate["r"](sigmoid(q.pre["r"](i_r + h_r)))
+                z = q.gate["z"](sigmoid(q.pre["z"](i_z + h_z)))
+                n = q.gate["n"](tanh(q.pre["n"](torch.addcmul(i_n, r, h_n))))
+                h = torch.lerp(n, h, z)
             outputs.append(h)
         return torch.stack(outputs, dim=1), h
+
+
+def _activations(circuit: str) -> tuple[Callable, Callable]:
+    """(sigmoid, tanh) of the periphery: exact functions (`lut`) or piecewise-linear (`pwl`)."""
+    return (_hard_sigmoid, F.hardtanh) if circuit == "pwl" else (torch.sigmoid, torch.tanh)
+
+
+class _GateTables:
+    """The gate periphery as look-up tables, for the eval forward when the pre-activations are quantized.
+
+    A quantized pre-activation is an integer code; sigmoid/tanh followed by the gate-output quantizer
+    is then a table indexed by that code (what a digital LUT periphery does). Same numbers as applying
+    the quantizers and functions in turn, in fewer kernels: r and z share one table and one index pass.
+    """
+
+    def __init__(self, q: _GateQuantizers, circuit: str, hidden: int) -> None:
+        sigmoid, tanh = _activations(circuit)
+        H = hidden
+        inv, offset, low, high, tables = [], [], [], [], []
+        start = 0
+        for gate, fn in (("r", sigmoid), ("z", sigmoid), ("n", tanh)):
+            scale, zero_point = q.pre[gate].qparams()
+            levels = 2 ** q.pre[gate].bits
+            codes = torch.arange(levels, dtype=torch.float32)
+            tables.append(q.gate[gate](fn((codes - zero_point) * scale)))
+            inv.append(1.0 / scale)
+            offset.append(zero_point + start)
+            low.append(start)
+            high.append(start + levels - 1)
+            start += levels
+        per_channel = lambda v: torch.tensor(v[:2], dtype=torch.float32).repeat_interleave(H)  # noqa: E731
+        self.rz_inv, self.rz_offset = per_channel(inv), per_channel(offset)
+        self.rz_low, self.rz_high = per_channel(low), per_channel(high)
+        self.n_inv, self.n_offset, self.n_low, self.n_high = inv[2], offset[2], low[2], high[2]
+        self.table = torch.cat(tables).contiguous()
+        self.hidden = H
+
+    def step(self, gi: torch.Tensor, gh: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """One GRU step from input/recurrent pre-activations gi, gh [B, 3H] and state h [B, H]."""
+        H = self.hidden
+        pre = gi[:, : 2 * H] + gh[:, : 2 * H]
+        index = pre.mul_(self.rz_inv).round_().add_(self.rz_offset).clamp_(self.rz_low, self.rz_high)
+        rz = self.table.take(index.long())
+        r, z = rz[:, :H], rz[:, H:]
+        pre_n = torch.addcmul(gi[:, 2 * H :], r, gh[:, 2 * H :])
+        index = pre_n.mul_(self.n_inv).round_().add_(self.n_offset).clamp_(self.n_low, self.n_high)
+        n = self.table.take(index.long())
+        return torch.lerp(n, h, z)
 
 
 def _split_bias(pm: ProgrammedMatrix) -> list[torch.Tensor]:

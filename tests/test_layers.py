@@ -165,3 +165,18 @@ def test_classifier_end_to_end_shapes():
     model = GRUClassifier(ModelConfig(n_features=12, n_outputs=4, hidden=16, layers=1))
     mem = convert(model, QuantConfig(weight_bits=5, act_bits=8), DeviceConfig.rram_1t1r(), seed=0).eval()
     assert mem(torch.randn(3, 9, 12)).shape == (3, 4)
+
+
+@pytest.mark.parametrize("circuit", ["lut", "pwl"])
+def test_gate_lookup_tables_match_the_quantizer_path(circuit, monkeypatch):
+    """The eval fast path (gate periphery as tables) gives the numbers of quantizers + functions in turn."""
+    gru, x = _gru(), torch.randn(4, 15, 12)
+    device = DeviceConfig.rram_1t1r(read_sigma=0.0, activation_circuit=circuit)
+    mem = convert(gru, QuantConfig(weight_bits=6, act_bits=6), device, seed=0).eval()
+    calibrate(mem, [x])
+    assert mem.act[0].lookup_tables(circuit) is not None
+    with torch.no_grad():
+        fast = mem(x)[0]
+        monkeypatch.setattr(type(mem.act[0]), "lookup_tables", lambda self, circuit: None)
+        reference = mem(x)[0]
+    assert torch.equal(fast, reference)

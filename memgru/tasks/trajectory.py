@@ -1,0 +1,693 @@
+"""Trajectory task: real ADS-B tracks versus generated false tracks.
+
+Data (built by `build_dataset`, see also `trajectory_fakes` for the false-track families):
+
+- real tracks come from the sample collections inside the MIT-licensed `traffic==2.13` wheel
+  (OpenSky-derived ADS-B), read with pandas straight from the zip, without installing `traffic`:
+  `collections/quickstart.json.gz` (2021-10-07, around Paris, 1 s reports, 213 aircraft) is split
+  by aircraft (icao24) into train and validation, and `collections/savan.json.gz` (one calibration
+  aircraft flying level at FL220) joins train; `collections/switzerland.json.gz` (2018-08-01,
+  Swiss airspace, 10 s state vectors, 842 aircraft, all in cruise) is the held-out test set.
+- every track is cleaned (`trajectory_tracks.clean_track`: ground and low segments, duplicated
+  times, out-of-range values and glitches), resampled to `STEP_S` = 10 s (the test set's own
+  sampling), split at gaps of more than 20 s, and cut into windows of `WINDOW_POINTS` = 33 points
+  (32 steps, 320 s).
+- each real window gets one false counterpart derived from real windows of the *same* split
+  (label 1), so classes are balanced and test fakes never see training aircraft. Train and
+  validation windows of both classes get the report timing noise and position glitches of the
+  test data (`trajectory_tracks.jitter_positions`); test windows keep their own.
+
+Features (`featurize`, F = 13 per step, T = 32 steps per window) are built from consecutive points
+and never use absolute position, heading or speed: position-derived speed change / turn rate /
+climb rate, the reported groundspeed change / turn rate / vertical rate, their differences,
+altitude relative to the window start, the drift of the positions from the dead-reckoned reported
+velocity in the frame of the first reported track, and the lateral acceleration. They are
+standardised with train-only statistics (`feature_stats.json`).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from memgru.errors import MemgruError
+from memgru.tasks.common import SequenceSet, write_json
+from memgru.tasks.trajectory_fakes import FAMILIES, G, make_fake, make_fakes
+from memgru.tasks.trajectory_tracks import (
+    ALT,
+    GS,
+    KT,
+    LAT,
+    LON,
+    POINT_COLUMNS,
+    TRK,
+    VR,
+    T,
+    check_window_physics,
+    clean_track,
+    cut_windows,
+    derive_reported,
+    heading_unit,
+    jitter_positions,
+    resample_track,
+    to_enu,
+    wrap_deg,
+)
+
+STEP_S = 10.0
+"""Time step (s) of every resampled track: the sampling of the held-out test collection."""
+WINDOW_STEPS = 32
+"""Feature steps per model input window (T)."""
+WINDOW_POINTS = WINDOW_STEPS + 1
+"""Track points per window: features are computed between consecutive points."""
+MAX_GAP_S = 20.0
+"""Longest hole (s) between valid reports that resampling interpolates across; longer splits the track."""
+MIN_ALTITUDE_FT = 2000.0
+"""Reports below this barometric altitude (ft) are dropped: the task is about airborne tracks."""
+
+TRAFFIC_VERSION = "2.13"
+TRAFFIC_WHEEL = f"traffic-{TRAFFIC_VERSION}-py3-none-any.whl"
+TRAFFIC_WHEEL_SHA256 = "5e0cd61d931d03103294361542188f08f959a55e862d5cba80ab61291021e66c"
+"""sha256 of the wheel the dataset was built and checked with (PyPI, MIT license)."""
+SAMPLES = "traffic/data/samples/"
+TRAIN_COLLECTION = "collections/quickstart"
+TEST_COLLECTION = "collections/switzerland"
+EXTRA_TRAIN_COLLECTIONS = ("collections/savan",)
+"""Extra training-only collections: `savan` (2022, one French calibration aircraft, 17 flights,
+mostly level at FL220) gives the level, steady flight that quickstart (departures and arrivals
+around Paris) almost lacks and that every test window is (cruise over Switzerland)."""
+UNUSUAL_COLLECTIONS = ("gliders", "surveys", "calibration", "featured", "firefighting", "tv_relay",
+                       "military", "surveillance")
+"""Folders of real flights of unusual shape (thermalling, survey grids, ILS calibration orbits,
+sky drawings, racetracks, holdings) kept as a real-only check split `unusual`: never trained on."""
+
+FEATURE_NAMES = (
+    "speed_change_derived_kt", "turn_rate_derived_deg_s", "climb_rate_derived_ft_min",
+    "groundspeed_change_reported_kt", "turn_rate_reported_deg_s", "vertical_rate_reported_ft_min",
+    "groundspeed_residual_kt", "track_residual_deg", "vertical_rate_residual_ft_min",
+    "altitude_from_start_ft", "drift_along_m", "drift_cross_m", "lateral_accel_g",
+)
+"""The F = 13 features per step, in order (before standardisation)."""
+
+MAX_USER_FILE_BYTES = 50 * 1024 * 1024
+"""User track files larger than this (bytes) are refused before they are parsed."""
+SPLITS = ("train", "val", "test")
+
+
+# --------------------------------------------------------------------------------------- features
+
+
+def featurize_raw(windows: np.ndarray) -> np.ndarray:
+    """Unnormalised features [N, P-1, F] of windows [N, P, 7] (see `FEATURE_NAMES` for units).
+
+    Step k describes the motion from point k to point k+1. Speeds are relative to the first
+    reported groundspeed: the absolute speed says more about the data source (cruise at 450 kt
+    in the test set, approaches at 250 kt in training) than about a track's truth, and a model
+    keyed on it would flag every fast real aircraft. The derived turn rate of step 0 is 0
+    (it needs a previous step); the track residual is 0 when the derived speed is below 30 kt,
+    where a course is undefined.
+    """
+    w = np.asarray(windows, dtype=np.float64)
+    if w.ndim == 2:
+        w = w[None]
+    dt = np.diff(w[..., T], axis=-1)
+    enu = to_enu(w)
+    d = np.diff(enu, axis=-2)
+    speed_d = np.hypot(d[..., 0], d[..., 1]) / dt / KT
+    course_d = np.degrees(np.arctan2(d[..., 0], d[..., 1]))
+    turn_d = np.zeros_like(course_d)
+    turn_d[..., 1:] = wrap_deg(np.diff(course_d, axis=-1)) / dt[..., 1:]
+    climb_d = np.diff(w[..., ALT], axis=-1) / dt * 60.0
+    gs_rep = 0.5 * (w[..., :-1, GS] + w[..., 1:, GS])
+    dtrk = wrap_deg(np.diff(w[..., TRK], axis=-1))
+    trk_mid = w[..., :-1, TRK] + 0.5 * dtrk
+    turn_rep = dtrk / dt
+    vr_rep = 0.5 * (w[..., :-1, VR] + w[..., 1:, VR])
+    trk_res = np.where(speed_d >= 30.0, wrap_deg(trk_mid - course_d), 0.0)
+    alt_rel = w[..., 1:, ALT] - w[..., :1, ALT]
+    v_rep = heading_unit(w[..., TRK]) * (w[..., GS] * KT)[..., None]
+    dead = np.cumsum(0.5 * (v_rep[..., :-1, :] + v_rep[..., 1:, :]) * dt[..., None], axis=-2)
+    drift = enu[..., 1:, :] - dead
+    u0 = heading_unit(w[..., 0, TRK])[..., None, :]
+    along = (drift * u0).sum(-1)
+    cross = drift[..., 0] * u0[..., 1] - drift[..., 1] * u0[..., 0]
+    gs0 = w[..., :1, GS]
+    feats = [speed_d - gs0, turn_d, climb_d, gs_rep - gs0, turn_rep, vr_rep, gs_rep - speed_d, trk_res,
+             vr_rep - climb_d, alt_rel, along, cross, speed_d * KT * np.radians(turn_d) / G]
+    return np.stack(feats, axis=-1)
+
+
+def feature_stats(raw: np.ndarray) -> dict:
+    """Standardisation statistics of raw training features [N, T, F] (JSON-able).
+
+    Stores per-feature mean and standard deviation together with the window geometry, so that a
+    model checkpoint carrying this dict can featurise user tracks exactly like its training data.
+    """
+    flat = raw.reshape(-1, raw.shape[-1])
+    std = flat.std(axis=0)
+    return {
+        "feature_names": list(FEATURE_NAMES),
+        "mean": flat.mean(axis=0).tolist(),
+        "std": np.where(std > 1e-9, std, 1.0).tolist(),
+        "step_s": STEP_S,
+        "window_points": WINDOW_POINTS,
+    }
+
+
+def featurize(windows: np.ndarray, stats: dict) -> np.ndarray:
+    """Model-ready float32 features [N, T, F] of windows [N, P, 7], standardised with `stats`."""
+    if list(stats.get("feature_names", [])) != list(FEATURE_NAMES):
+        raise MemgruError("feature statistics do not match this version's trajectory features; rebuild the data")
+    raw = featurize_raw(windows)
+    x = (raw - np.asarray(stats["mean"])) / np.asarray(stats["std"])
+    return x.astype(np.float32)
+
+
+# ------------------------------------------------------------------------------------ real tracks
+
+
+def find_traffic_wheel(cache_dir: Path, *, download: bool = True) -> Path:
+    """Path of the `traffic==2.13` wheel in `cache_dir`, fetched with pip if it is not there yet.
+
+    The wheel is only read as a zip archive (its sample data); `traffic` is never installed.
+    Raises MemgruError when the download fails or the file's sha256 is not the expected one.
+    """
+    cache_dir = Path(cache_dir)
+    wheel = cache_dir / TRAFFIC_WHEEL
+    if not wheel.is_file():
+        if not download:
+            raise MemgruError(f"{TRAFFIC_WHEEL} not found in {cache_dir}")
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+               f"traffic=={TRAFFIC_VERSION}", "-d", str(cache_dir)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if proc.returncode != 0 or not wheel.is_file():
+            last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+            raise MemgruError(
+                f"could not download traffic=={TRAFFIC_VERSION} with pip ({last}); "
+                f"put {TRAFFIC_WHEEL} into {cache_dir} by hand"
+            )
+    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    if digest != TRAFFIC_WHEEL_SHA256:
+        raise MemgruError(f"{wheel} has sha256 {digest[:12]}..., expected {TRAFFIC_WHEEL_SHA256[:12]}...")
+    return wheel
+
+
+def read_collection(archive: zipfile.ZipFile, name: str) -> pd.DataFrame:
+    """One `traffic` sample file (`name` without `.json.gz`) as a DataFrame with a float `time_s`."""
+    member = f"{SAMPLES}{name}.json.gz"
+    df = pd.read_json(io.BytesIO(archive.read(member)), compression="gzip")
+    return _with_time_s(df)
+
+
+def _with_time_s(df: pd.DataFrame) -> pd.DataFrame:
+    ts = df["timestamp"]
+    if pd.api.types.is_datetime64_any_dtype(ts):
+        utc = ts.dt.tz_localize("UTC") if ts.dt.tz is None else ts.dt.tz_convert("UTC")
+        df["time_s"] = (utc - pd.Timestamp("1970-01-01", tz="UTC")).dt.total_seconds()
+    else:
+        df["time_s"] = pd.to_numeric(ts, errors="coerce").astype(float)
+    return df
+
+
+def real_windows(df: pd.DataFrame, *, stride: int) -> tuple[np.ndarray, pd.DataFrame]:
+    """Clean, resample and cut every aircraft of a collection into windows [N, P, 7] with metadata.
+
+    Metadata columns: `source` (icao24), `callsign`, `segment` (index of the gap-free piece of
+    that aircraft's track) and `start_time_s`. Windows whose derived motion is physically
+    impossible (`check_window_physics`) are dropped.
+    """
+    out, meta = [], []
+    for icao, g in df.groupby("icao24", sort=True):
+        cleaned = clean_track(g, min_altitude_ft=MIN_ALTITUDE_FT)
+        callsign = str(g["callsign"].dropna().iloc[0]) if g["callsign"].notna().any() else ""
+        for seg_id, seg in enumerate(resample_track(cleaned, step_s=STEP_S, max_gap_s=MAX_GAP_S)):
+            w = cut_windows(seg, WINDOW_POINTS, stride)
+            if len(w) == 0:
+                continue
+            w = w[check_window_physics(w)]
+            out.append(w)
+            meta += [{"source": icao, "callsign": callsign, "segment": seg_id, "start_time_s": s}
+                     for s in w[:, 0, T]]
+    if not out:
+        return np.empty((0, WINDOW_POINTS, len(POINT_COLUMNS))), pd.DataFrame(
+            columns=["source", "callsign", "segment", "start_time_s"])
+    return np.concatenate(out), pd.DataFrame(meta)
+
+
+# ------------------------------------------------------------------------------------ the dataset
+
+
+def _split_set(real: np.ndarray, meta: pd.DataFrame, split: str, rng: np.random.Generator,
+               magnitude_range: tuple[float, float], families: tuple[str, ...], copies: int, augment: bool):
+    """Real windows plus one fake per real window (label 1), shuffled; returns points, labels, meta.
+
+    With `copies` > 1 every real window is used that many times, each time with its own fake.
+    With `augment`, every window, real or false, then gets report timing noise
+    (`jitter_positions`): the 1 s training reports are much cleaner than the 10 s test state
+    vectors, and noise added to both classes alike teaches the model to ignore it.
+    """
+    real = np.concatenate([real] * copies)
+    meta = pd.concat([meta.assign(copy=c) for c in range(copies)], ignore_index=True)
+    fakes, fake_meta = make_fakes(real, meta["source"].to_numpy(), rng, families=families,
+                                  magnitude_range=magnitude_range, timing_noise=not augment)
+    real_meta = meta.assign(family="real", magnitude=0.0, source2="")
+    fake_meta = fake_meta.assign(**{c: meta[c].to_numpy() for c in ("callsign", "segment", "start_time_s", "copy")})
+    points = np.concatenate([real, fakes])
+    if augment:
+        points = np.stack([jitter_positions(p, rng) for p in points])
+    y = np.concatenate([np.zeros(len(real), np.int64), np.ones(len(fakes), np.int64)])
+    all_meta = pd.concat([real_meta, fake_meta], ignore_index=True)
+    all_meta.insert(0, "label", y)
+    all_meta.insert(0, "split", split)
+    order = rng.permutation(len(y))
+    cols = ["split", "label", "family", "magnitude", "source", "source2", "callsign", "segment",
+            "start_time_s", "copy"]
+    return points[order], y[order], all_meta.iloc[order].reset_index(drop=True)[cols]
+
+
+def build_dataset(
+    out_dir: Path,
+    *,
+    seed: int = 0,
+    cache_dir: Path | None = None,
+    train_stride: int = 4,
+    test_stride: int = WINDOW_STEPS,
+    train_copies: int = 2,
+    val_fraction: float = 0.2,
+    magnitude_range: tuple[float, float] = (0.0, 1.0),
+    families: tuple[str, ...] = FAMILIES,
+    extra_train: tuple[str, ...] = EXTRA_TRAIN_COLLECTIONS,
+    include_unusual: bool = True,
+    wheel: Path | None = None,
+) -> dict:
+    """Build the trajectory splits deterministically from the `traffic` wheel; return a JSON summary.
+
+    Writes into `out_dir`: `{train,val,test}.npz/.csv` (SequenceSet: x float32 [N, 32, 13], y int64
+    0 = real / 1 = false, meta), `{split}_points.npz` (the raw windows [N, 33, 7], POINT_COLUMNS,
+    for plots and re-featurising), `feature_stats.json` (train-only standardisation), `summary.json`,
+    and with `include_unusual` a real-only `unusual` split of odd-shaped real flights.
+    `train_stride` / `test_stride` are the window starts' spacing in steps (train and validation
+    windows overlap; test windows do not). Fake magnitudes are drawn uniformly from
+    `magnitude_range` (0 = indistinguishable from the source track, 1 = blatant). Every real
+    train window is used `train_copies` times, each copy with its own fake and noise. The
+    `traffic` wheel is looked up (or pip-downloaded) in `cache_dir` (default `out_dir/cache`) and
+    checked against its sha256, unless `wheel` names a zip with the same sample paths (tests).
+    `extra_train` collections join the training split only.
+    """
+    t0 = time.perf_counter()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if wheel is None:
+        wheel = find_traffic_wheel(Path(cache_dir) if cache_dir is not None else out_dir / "cache")
+    lo, hi = magnitude_range
+    if not 0.0 <= lo <= hi <= 1.0:
+        raise MemgruError(f"magnitude_range must satisfy 0 <= low <= high <= 1, got {magnitude_range}")
+    unknown = set(families) - set(FAMILIES)
+    if unknown or not families:
+        raise MemgruError(f"unknown fake families {sorted(unknown)}; choose from {', '.join(FAMILIES)}")
+    rng = np.random.default_rng(seed)
+    with zipfile.ZipFile(wheel) as archive:
+        train_df = read_collection(archive, TRAIN_COLLECTION)
+        extra_df = [read_collection(archive, name) for name in extra_train]
+        test_df = read_collection(archive, TEST_COLLECTION)
+        unusual = _unusual_windows(archive) if include_unusual else None
+    aircraft = np.array(sorted(train_df["icao24"].unique()))
+    n_val = round(val_fraction * len(aircraft))
+    val_ac = set(rng.permutation(aircraft)[:n_val])
+    fit_df = pd.concat([train_df[~train_df["icao24"].isin(val_ac)],
+                        *(df[~df["icao24"].isin(val_ac)] for df in extra_df)], ignore_index=True)
+    sets = {
+        "train": real_windows(fit_df, stride=train_stride),
+        "val": real_windows(train_df[train_df["icao24"].isin(val_ac)], stride=train_stride),
+        "test": real_windows(test_df, stride=test_stride),
+    }
+    built = {
+        "train": _split_set(*sets["train"], "train", rng, magnitude_range, families, train_copies, True),
+        "val": _split_set(*sets["val"], "val", rng, magnitude_range, families, 1, True),
+        "test": _split_set(*sets["test"], "test", rng, magnitude_range, families, 1, False),
+    }
+    stats = feature_stats(featurize_raw(built["train"][0]))
+    write_json(out_dir / "feature_stats.json", stats)
+    summary: dict = {"splits": {}, "parameters": {
+        "seed": seed, "step_s": STEP_S, "window_points": WINDOW_POINTS, "train_stride": train_stride,
+        "test_stride": test_stride, "train_copies": train_copies, "val_fraction": val_fraction,
+        "magnitude_range": [lo, hi], "families": list(families), "extra_train": list(extra_train),
+        "min_altitude_ft": MIN_ALTITUDE_FT, "max_gap_s": MAX_GAP_S},
+        "sources": {"wheel": Path(wheel).name, "sha256": TRAFFIC_WHEEL_SHA256, "license": "MIT",
+                    "train_val": f"{SAMPLES}{TRAIN_COLLECTION}.json.gz",
+                    "train_extra": [f"{SAMPLES}{name}.json.gz" for name in extra_train],
+                    "test": f"{SAMPLES}{TEST_COLLECTION}.json.gz"},
+        "feature_names": list(FEATURE_NAMES)}
+    for name, (points, y, meta) in built.items():
+        _save_split(out_dir, name, points, y, meta, stats)
+        summary["splits"][name] = _split_summary(y, meta)
+    if unusual is not None:
+        points, meta = unusual
+        unseen = ~meta["source"].isin(set(fit_df["icao24"])).to_numpy()
+        points, meta = points[unseen], meta[unseen].reset_index(drop=True)
+        y = np.zeros(len(points), np.int64)
+        _save_split(out_dir, "unusual", points, y, meta, stats)
+        summary["splits"]["unusual"] = _split_summary(y, meta) | {
+            "categories": meta["category"].value_counts().sort_index().to_dict()}
+    summary["test_aircraft_also_in_train_val"] = len(set(test_df["icao24"]) & set(aircraft))
+    summary["build_seconds"] = round(time.perf_counter() - t0, 1)
+    write_json(out_dir / "summary.json", summary)
+    return summary
+
+
+def _save_split(out_dir: Path, name: str, points: np.ndarray, y: np.ndarray, meta: pd.DataFrame,
+                stats: dict) -> None:
+    SequenceSet(featurize(points, stats), y, meta).save(out_dir / name)
+    np.savez_compressed(out_dir / f"{name}_points.npz", points=points, columns=np.array(POINT_COLUMNS))
+
+
+def _split_summary(y: np.ndarray, meta: pd.DataFrame) -> dict:
+    return {"n": len(y), "real": int((y == 0).sum()), "false": int((y == 1).sum()),
+            "aircraft": int(meta["source"].nunique()),
+            "families": meta["family"].value_counts().sort_index().to_dict()}
+
+
+def _unusual_windows(archive: zipfile.ZipFile) -> tuple[np.ndarray, pd.DataFrame]:
+    """Real windows of the odd-shaped sample flights (`UNUSUAL_COLLECTIONS`), all real, non-overlapping."""
+    out, metas = [], []
+    names = sorted(n for n in archive.namelist() if n.startswith(SAMPLES) and n.endswith(".json.gz"))
+    for member in names:
+        rel = member[len(SAMPLES):-len(".json.gz")]
+        category = rel.split("/")[0]
+        if category not in UNUSUAL_COLLECTIONS:
+            continue
+        df = read_collection(archive, rel)
+        if not {"icao24", "latitude", "longitude", "altitude", "timestamp"} <= set(df.columns):
+            continue
+        for col in POINT_COLUMNS[1:]:
+            if col not in df:
+                df[col] = np.nan
+        if "callsign" not in df:
+            df["callsign"] = ""
+        w, meta = real_windows(df, stride=WINDOW_STEPS)
+        out.append(w)
+        metas.append(meta.assign(category=category, flight=rel, family="real", magnitude=0.0, label=0,
+                                 split="unusual"))
+    meta = pd.concat(metas, ignore_index=True)
+    return np.concatenate(out), meta
+
+
+def load_split(data_dir: Path, split: str) -> SequenceSet:
+    """One built split (`train`, `val`, `test` or `unusual`) as a SequenceSet (x [N, 32, 13] float32)."""
+    if split not in (*SPLITS, "unusual"):
+        raise MemgruError(f"unknown trajectory split {split!r}; choose train, val, test or unusual")
+    return SequenceSet.load(Path(data_dir) / split)
+
+
+def load_points(data_dir: Path, split: str) -> np.ndarray:
+    """The raw windows [N, 33, 7] (POINT_COLUMNS) of a built split, row-aligned with `load_split`."""
+    path = Path(data_dir) / f"{split}_points.npz"
+    if not path.is_file():
+        raise MemgruError(f"no trajectory points at {path}; build the data first")
+    with np.load(path, allow_pickle=False) as data:
+        return data["points"]
+
+
+def load_feature_stats(data_dir: Path) -> dict:
+    """The train-only standardisation statistics written by `build_dataset`."""
+    path = Path(data_dir) / "feature_stats.json"
+    if not path.is_file():
+        raise MemgruError(f"no feature statistics at {path}; build the data first")
+    return json.loads(path.read_text())
+
+
+
+# ------------------------------------------------------------------------------------- user input
+
+USER_COLUMNS = {
+    "timestamp": "seconds (epoch or from any origin) or ISO 8601 date-time (UTC unless it says otherwise)",
+    "latitude": "deg, WGS84, -90..90",
+    "longitude": "deg, WGS84, -180..180",
+    "altitude": "barometric altitude, ft",
+    "groundspeed": "optional, kt",
+    "track": "optional, deg clockwise from true north",
+    "vertical_rate": "optional, ft/min",
+}
+"""Columns of a user track file (CSV, or JSON records as in the `traffic` sample files) and their units."""
+REQUIRED_COLUMNS = ("timestamp", "latitude", "longitude", "altitude")
+OPTIONAL_COLUMNS = ("groundspeed", "track", "vertical_rate")
+_ALIASES = {"time": "timestamp", "t": "timestamp", "lat": "latitude", "lon": "longitude", "lng": "longitude",
+            "alt": "altitude", "gs": "groundspeed", "heading": "track", "vrate": "vertical_rate"}
+
+
+def _read_text(path: Path) -> str:
+    """The file's text, refusing oversized, compressed-bomb and binary files before any parsing."""
+    if not path.is_file():
+        raise MemgruError(f"no such track file: {path}")
+    size = path.stat().st_size
+    if size > MAX_USER_FILE_BYTES:
+        raise MemgruError(f"{path.name} is {size / 2**20:.0f} MB; track files are limited to "
+                          f"{MAX_USER_FILE_BYTES // 2**20} MB")
+    if size == 0:
+        raise MemgruError(f"{path.name} is empty")
+    raw = path.read_bytes()
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            with gzip.GzipFile(fileobj=io.BytesIO(raw)) as gz:
+                raw = gz.read(MAX_USER_FILE_BYTES + 1)
+        except (OSError, EOFError) as err:
+            raise MemgruError(f"{path.name} is not a readable gzip file ({err})") from err
+        if len(raw) > MAX_USER_FILE_BYTES:
+            raise MemgruError(f"{path.name} unpacks to more than {MAX_USER_FILE_BYTES // 2**20} MB")
+    if b"\x00" in raw[:65536]:
+        raise MemgruError(f"{path.name} is a binary file, not a CSV or JSON track")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise MemgruError(f"{path.name} is not UTF-8 text, so not a CSV or JSON track") from err
+
+
+def _parse_table(text: str, name: str) -> pd.DataFrame:
+    """A CSV or JSON (records or columns) track as a DataFrame with normalised column names."""
+    stripped = text.lstrip()
+    try:
+        is_json = stripped[:1] in "[{"
+        df = pd.read_json(io.StringIO(text), dtype=False) if is_json else pd.read_csv(io.StringIO(text))
+    except (ValueError, pd.errors.ParserError) as err:
+        kind = "JSON" if is_json else "CSV"
+        raise MemgruError(f"{name} is not a valid {kind} track file ({str(err).splitlines()[0]})") from err
+    df.columns = [_ALIASES.get(str(c).strip().lower(), str(c).strip().lower()) for c in df.columns]
+    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
+    if missing:
+        raise MemgruError(f"{name} lacks the column(s) {', '.join(missing)}; a track needs "
+                          f"{', '.join(REQUIRED_COLUMNS)} (optional: {', '.join(OPTIONAL_COLUMNS)})")
+    return df
+
+
+def _time_seconds(ts: pd.Series, name: str) -> np.ndarray:
+    """Timestamps as float seconds: numbers are seconds, epoch-millisecond integers are recognised."""
+    num = pd.to_numeric(ts, errors="coerce")
+    if num.notna().all():
+        t = num.to_numpy(float)
+        if len(t) > 1 and np.nanmin(np.abs(t)) > 1e11:
+            t = t / 1000.0
+        return t
+    try:
+        parsed = pd.to_datetime(ts, utc=True, format="mixed")
+    except (ValueError, TypeError) as err:
+        raise MemgruError(f"{name}: timestamp must be seconds or ISO 8601 date-times ({err})") from err
+    if parsed.isna().any():
+        row = int(np.flatnonzero(parsed.isna().to_numpy())[0])
+        raise MemgruError(f"{name}: timestamp is missing or unreadable in data row {row + 1}")
+    return (parsed - pd.Timestamp("1970-01-01", tz="UTC")).dt.total_seconds().to_numpy(float)
+
+
+def _looks_like_metres(df: pd.DataFrame) -> bool:
+    """Heuristic: True when the altitude column is probably in metres rather than feet.
+
+    1. With a vertical rate (ft/min) and at least 1,000 units of altitude change: the altitude
+       change is compared with the integrated vertical rate; a ratio of 0.2-0.45 (metres: 0.3048)
+       means metres.
+    2. Otherwise, a median groundspeed (reported, or derived from positions) above 350 kt, which
+       only jets in cruise fly, at a median "altitude" of 6,000-14,000 means metres (jets cruise at
+       9,000-12,500 m, i.e. FL300-FL410).
+    """
+    t = df["time_s"].to_numpy(float)
+    alt = df["altitude"].to_numpy(float)
+    if "vertical_rate" in df and np.ptp(alt) >= 1000.0:
+        vr = df["vertical_rate"].to_numpy(float)
+        climbed = np.concatenate([[0.0], np.cumsum(0.5 * (vr[1:] + vr[:-1]) * np.diff(t) / 60.0)])
+        if np.ptp(climbed) >= 1000.0:
+            ratio = np.polyfit(climbed, alt - alt[0], 1)[0]
+            return bool(0.2 <= ratio <= 0.45)
+    if "groundspeed" in df:
+        gs = float(np.median(df["groundspeed"]))
+    else:
+        pts = np.zeros((len(df), len(POINT_COLUMNS)))
+        pts[:, T], pts[:, LAT], pts[:, LON] = t, df["latitude"], df["longitude"]
+        enu = to_enu(pts)
+        gs = float(np.median(np.hypot(*np.diff(enu, axis=0).T) / np.diff(t) / KT))
+    return bool(gs > 350.0 and 6000.0 <= float(np.median(alt)) <= 14000.0)
+
+
+def read_track_file(path: Path) -> tuple[pd.DataFrame, dict]:
+    """Read and validate one user track file; return its reports (POINT_COLUMNS, `time_s` in s) and info.
+
+    Accepts CSV and JSON (records as in the `traffic` sample files, optionally .gz) with the
+    columns of `USER_COLUMNS` (units there). Raises MemgruError, naming the problem, for a file
+    over `MAX_USER_FILE_BYTES` (checked before parsing), binary content, missing columns, NaN or
+    unreadable values, duplicate or decreasing times, impossible coordinates or values, altitude
+    that is probably in metres (`_looks_like_metres`), and several aircraft in one file.
+    Optional columns that are absent (or entirely empty) are listed in `info["derived_fields"]`;
+    they are later derived from the positions.
+    """
+    path = Path(path)
+    df = _parse_table(_read_text(path), path.name)
+    name = path.name
+    if "icao24" in df and df["icao24"].nunique() > 1:
+        raise MemgruError(f"{name} holds {df['icao24'].nunique()} aircraft (icao24); give one track per file")
+    if len(df) < 2:
+        raise MemgruError(f"{name} holds {len(df)} report(s); a track needs at least {WINDOW_POINTS} "
+                          f"points {STEP_S:.0f} s apart")
+    out = pd.DataFrame({"time_s": _time_seconds(df["timestamp"], name)})
+    present = [c for c in OPTIONAL_COLUMNS if c in df and df[c].notna().any()]
+    for col in (*REQUIRED_COLUMNS[1:], *present):
+        values = pd.to_numeric(df[col], errors="coerce")
+        bad = values.isna().to_numpy()
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise MemgruError(f"{name}: column {col} is empty or not a number in data row {row + 1} "
+                              f"({int(bad.sum())} row(s) in all)")
+        out[col] = values.to_numpy(float)
+    dt = np.diff(out["time_s"].to_numpy())
+    if (dt <= 0).any():
+        row = int(np.flatnonzero(dt <= 0)[0]) + 2
+        what = "repeats" if dt[row - 2] == 0 else "goes back in"
+        raise MemgruError(f"{name}: time {what} time at data row {row}; timestamps must increase strictly")
+    checks = {"latitude": (-90.0, 90.0, "deg"), "longitude": (-180.0, 180.0, "deg"),
+              "altitude": (-2000.0, 100_000.0, "ft"), "groundspeed": (0.0, 1500.0, "kt"),
+              "vertical_rate": (-30_000.0, 30_000.0, "ft/min")}
+    for col, (lo, hi, unit) in checks.items():
+        if col in out:
+            v = out[col].to_numpy()
+            bad = (v < lo) | (v > hi)
+            if bad.any():
+                row = int(np.flatnonzero(bad)[0])
+                raise MemgruError(f"{name}: impossible {col} {v[row]:g} {unit} in data row {row + 1} "
+                                  f"(must be within {lo:g}..{hi:g})")
+    if "track" in out:
+        out["track"] %= 360.0
+    if _looks_like_metres(out):
+        raise MemgruError(f"{name}: altitude looks like metres (it matches the vertical rate or cruise "
+                          f"speed only in metres); give barometric altitude in feet")
+    info = {"file": name, "n_reports": len(out), "duration_s": float(out["time_s"].iloc[-1] - out["time_s"].iloc[0]),
+            "derived_fields": [c for c in OPTIONAL_COLUMNS if c not in present],
+            "icao24": str(df["icao24"].iloc[0]) if "icao24" in df else None,
+            "callsign": str(df["callsign"].iloc[0]) if "callsign" in df else None}
+    return out, info
+
+
+def track_to_windows(reports: pd.DataFrame, *, stride: int = 8) -> tuple[np.ndarray, dict]:
+    """Clean and resample validated reports like the training data; cut windows [W, 33, 7].
+
+    Missing reported fields are derived from positions per segment (`derive_reported`). Windows
+    start every `stride` steps in each gap-free segment. Raises MemgruError when no complete
+    window results.
+    """
+    frame = reports.copy()
+    derived = [c for c in OPTIONAL_COLUMNS if c not in frame]
+    for col in derived:
+        frame[col] = np.nan
+    cleaned = clean_track(frame, min_altitude_ft=MIN_ALTITUDE_FT)
+    required = tuple(c for c in POINT_COLUMNS[1:] if c not in derived)
+    segments = resample_track(cleaned, step_s=STEP_S, max_gap_s=MAX_GAP_S, required=required)
+    windows = []
+    for seg in segments:
+        seg = derive_reported(seg) if derived else seg
+        windows.append(cut_windows(seg, WINDOW_POINTS, stride))
+    usable = sum(len(s) for s in segments)
+    if not windows or sum(len(w) for w in windows) == 0:
+        raise MemgruError(
+            f"too few usable points: a track needs {WINDOW_POINTS} points {STEP_S:.0f} s apart "
+            f"({WINDOW_STEPS * STEP_S:.0f} s) above {MIN_ALTITUDE_FT:.0f} ft without gaps over "
+            f"{MAX_GAP_S:.0f} s; this one gives {max((len(s) for s in segments), default=0)} in its longest piece")
+    w = np.concatenate(windows)
+    info = {"step_s": STEP_S, "n_windows": len(w), "usable_points": usable, "segments": len(segments),
+            "window_start_s": w[:, 0, T].tolist(), "dropped_reports": len(reports) - len(cleaned)}
+    return w, info
+
+
+def read_user_track(path: Path, stats: dict, *, stride: int = 8) -> tuple[np.ndarray, dict]:
+    """Model-ready windows float32 [W, 32, 13] of a user track file, and what to report about it.
+
+    `stats` are the training feature statistics (`feature_stats.json`, stored with the model).
+    The info dict holds the file name, report count, duration (s), `derived_fields` (reported
+    fields absent from the file and derived from positions: then the reported-vs-derived
+    consistency features say nothing and a verdict rests on the motion alone), icao24/callsign
+    when given, segment and window counts and each window's start time (s).
+    """
+    reports, info = read_track_file(path)
+    windows, winfo = track_to_windows(reports, stride=stride)
+    return featurize(windows, stats), info | winfo
+
+
+# ---------------------------------------------------------------------------------------- samples
+
+
+def _points_to_frame(points: np.ndarray) -> pd.DataFrame:
+    """A track [P, 7] as a user-format table (ISO UTC timestamps, rounded like ADS-B data)."""
+    df = pd.DataFrame(points[:, 1:], columns=POINT_COLUMNS[1:])
+    df.insert(0, "timestamp", pd.to_datetime(points[:, T], unit="s", utc=True).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    return df.round({"latitude": 6, "longitude": 6, "altitude": 0, "groundspeed": 1, "track": 2,
+                     "vertical_rate": 0})
+
+
+def build_samples(asset_dir: Path, *, cache_dir: Path, seed: int = 0, n_real: int = 3,
+                  magnitude: float = 0.6, points: int = 2 * WINDOW_STEPS + 1) -> pd.DataFrame:
+    """Write small sample tracks (CSV) of the held-out test collection and a manifest `samples.csv`.
+
+    `n_real` real Swiss flights' first `points` clean points (10 s), and one fake of each family
+    with knob `magnitude`, derived from other Swiss flights only. Returns the manifest (columns
+    file, truth, family, magnitude, source).
+    """
+    asset_dir = Path(asset_dir)
+    asset_dir.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    with zipfile.ZipFile(find_traffic_wheel(cache_dir)) as archive:
+        df = read_collection(archive, TEST_COLLECTION)
+    tracks, ids = [], []
+    for icao, g in df.groupby("icao24", sort=True):
+        for seg in resample_track(clean_track(g, min_altitude_ft=MIN_ALTITUDE_FT), step_s=STEP_S,
+                                  max_gap_s=MAX_GAP_S):
+            if len(seg) >= points and check_window_physics(seg[None, :points])[0]:
+                tracks.append(seg[:points])
+                ids.append(icao)
+                break
+    order = rng.permutation(len(tracks))
+    pool = np.stack([tracks[i] for i in order])
+    pool_ids = [ids[i] for i in order]
+    rows = []
+    for i in range(n_real):
+        name = f"real_{i + 1}_{pool_ids[i]}.csv"
+        _points_to_frame(pool[i]).to_csv(asset_dir / name, index=False)
+        rows.append({"file": name, "truth": "real", "family": "real", "magnitude": 0.0, "source": pool_ids[i]})
+    for k, family in enumerate(FAMILIES):
+        base = n_real + k
+
+        def pick_other(base: int = base) -> np.ndarray:
+            return pool[(base + len(FAMILIES)) % len(pool)]
+
+        fake = make_fake(pool[base], family, magnitude, rng, pick_other)
+        name = f"false_{family}.csv"
+        _points_to_frame(fake).to_csv(asset_dir / name, index=False)
+        rows.append({"file": name, "truth": "false", "family": family, "magnitude": magnitude,
+                     "source": pool_ids[base]})
+    manifest = pd.DataFrame(rows)
+    manifest.to_csv(asset_dir / "samples.csv", index=False)
+    return manifest

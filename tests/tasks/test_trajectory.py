@@ -1,0 +1,401 @@
+"""Trajectory task: geometry, cleaning, features, false-track families, dataset build, user input."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from memgru.errors import MemgruError
+from memgru.tasks import trajectory as tr
+from memgru.tasks.trajectory_fakes import FAMILIES, make_fake, make_fakes
+from memgru.tasks.trajectory_tracks import (
+    ALT,
+    GS,
+    KT,
+    LAT,
+    LON,
+    TRK,
+    VR,
+    T,
+    clean_track,
+    from_enu,
+    heading_unit,
+    jitter_positions,
+    quantization_of,
+    resample_track,
+    to_enu,
+)
+
+ASSETS = Path(__file__).resolve().parents[2] / "assets" / "trajectory"
+
+
+def synth_track(n: int, dt: float = 10.0, *, t0: float = 1.6e9, lat0: float = 46.5, lon0: float = 8.0,
+                heading: float = 30.0, speed_kt: float = 450.0, alt_ft: float = 36000.0,
+                turn_deg_s: float = 0.0, vr_fpm: float = 0.0) -> np.ndarray:
+    """A kinematically consistent track [n, 7]: positions integrate the reported velocity."""
+    t = np.arange(n) * dt
+    hdg = heading + turn_deg_s * t
+    v = heading_unit(hdg) * speed_kt * KT
+    enu = np.concatenate([[[0.0, 0.0]], np.cumsum(0.5 * (v[1:] + v[:-1]) * dt, axis=0)])
+    lat, lon = from_enu(enu[None], np.array([[lat0, lon0]]))
+    pts = np.zeros((n, 7))
+    pts[:, T], pts[:, LAT], pts[:, LON] = t0 + t, lat.ravel(), lon.ravel()
+    pts[:, ALT] = alt_ft + vr_fpm * t / 60.0
+    pts[:, GS], pts[:, TRK], pts[:, VR] = speed_kt, hdg % 360.0, vr_fpm
+    return pts
+
+
+def to_frame(pts: np.ndarray, icao: str) -> pd.DataFrame:
+    df = pd.DataFrame(pts[:, 1:], columns=["latitude", "longitude", "altitude", "groundspeed", "track",
+                                           "vertical_rate"])
+    df.insert(0, "timestamp", (pts[:, T] * 1000).astype(np.int64))
+    df["icao24"], df["callsign"] = icao, f"C{icao}"
+    return df
+
+
+# ------------------------------------------------------------------------------------ geometry
+
+
+def test_enu_round_trip_and_scale():
+    pts = synth_track(40)
+    enu = to_enu(pts)
+    lat, lon = from_enu(enu[None], pts[None, 0, LAT:LON + 1])
+    np.testing.assert_allclose(lat.ravel(), pts[:, LAT], atol=1e-9)
+    np.testing.assert_allclose(lon.ravel(), pts[:, LON], atol=1e-9)
+    # one minute of latitude is about one nautical mile (1,852 m)
+    assert abs(to_enu(np.array([[0, 46.0, 8.0, 0, 0, 0, 0], [0, 46.0 + 1 / 60, 8.0, 0, 0, 0, 0]]))[1, 1] - 1852) < 5
+
+
+def test_clean_track_drops_ground_duplicates_and_spikes():
+    pts = synth_track(120, dt=1.0, speed_kt=250, alt_ft=8000)
+    df = pd.DataFrame(pts, columns=["time_s", *tr.POINT_COLUMNS[1:]])
+    df["onground"] = False
+    df.loc[5, "onground"] = True
+    df.loc[50, "altitude"] = 30000.0  # a single-report glitch
+    df.loc[70, "latitude"] += 0.05  # a position 5 km off
+    df = pd.concat([df, df.iloc[[10]]]).reset_index(drop=True)  # a duplicated time
+    out = clean_track(df, min_altitude_ft=2000)
+    assert out["time_s"].is_unique and len(out) == 119
+    assert np.isnan(out.loc[out["time_s"] == pts[50, T], "altitude"]).all()
+    assert np.isnan(out.loc[out["time_s"] == pts[70, T], "latitude"]).all()
+    assert out["altitude"].notna().sum() == 118
+
+
+def test_resample_interleaved_reports_and_gaps():
+    pts = synth_track(300, dt=1.0, t0=1000.0, speed_kt=300, alt_ft=10000)
+    df = pd.DataFrame(pts, columns=["time_s", *tr.POINT_COLUMNS[1:]])
+    df.loc[df.index % 2 == 0, "altitude"] = np.nan  # position and velocity in separate messages
+    df = df.drop(index=range(150, 180))  # a 31 s hole splits the track
+    segs = resample_track(df, step_s=10, max_gap_s=20)
+    assert len(segs) == 2
+    assert np.all(np.diff(segs[0][:, T]) == 10) and segs[0][0, T] % 10 == 0
+    assert segs[0][-1, T] < pts[150, T] < pts[179, T] < segs[1][0, T]
+    # 10 s data already on the grid comes back unchanged
+    grid = synth_track(40, dt=10.0, t0=2000.0)
+    again = resample_track(pd.DataFrame(grid, columns=["time_s", *tr.POINT_COLUMNS[1:]]), step_s=10, max_gap_s=20)
+    np.testing.assert_allclose(again[0], grid)
+
+
+# ------------------------------------------------------------------------------------ features
+
+
+def test_features_of_consistent_tracks():
+    straight = tr.featurize_raw(synth_track(tr.WINDOW_POINTS))[0]
+    names = list(tr.FEATURE_NAMES)
+    for name in ("speed_change_derived_kt", "groundspeed_residual_kt", "track_residual_deg",
+                 "vertical_rate_residual_ft_min", "turn_rate_derived_deg_s", "drift_cross_m"):
+        assert np.abs(straight[:, names.index(name)]).max() < 1.0, name
+    turn = tr.featurize_raw(synth_track(tr.WINDOW_POINTS, turn_deg_s=1.0, speed_kt=400))[0]
+    np.testing.assert_allclose(turn[1:, names.index("turn_rate_reported_deg_s")], 1.0, atol=1e-6)
+    np.testing.assert_allclose(turn[1:, names.index("turn_rate_derived_deg_s")], 1.0, atol=0.02)
+    expected_g = 400 * KT * np.radians(1.0) / 9.80665
+    np.testing.assert_allclose(turn[1:, names.index("lateral_accel_g")], expected_g, rtol=0.02)
+
+
+def test_features_invariant_to_position_and_heading():
+    a = synth_track(tr.WINDOW_POINTS, heading=10.0, turn_deg_s=0.5, vr_fpm=1000)
+    b = synth_track(tr.WINDOW_POINTS, heading=250.0, turn_deg_s=0.5, vr_fpm=1000, lat0=-20.0, lon0=179.9,
+                    alt_ft=20000)
+    np.testing.assert_allclose(tr.featurize_raw(a), tr.featurize_raw(b), atol=0.05)
+
+
+def test_feature_stats_standardise_and_reject_foreign_stats():
+    raw = tr.featurize_raw(np.stack([synth_track(tr.WINDOW_POINTS, turn_deg_s=r) for r in (0.0, 0.5, 1.0)]))
+    stats = tr.feature_stats(raw)
+    x = tr.featurize(np.stack([synth_track(tr.WINDOW_POINTS, turn_deg_s=r) for r in (0.0, 0.5, 1.0)]), stats)
+    assert x.dtype == np.float32 and x.shape == (3, tr.WINDOW_STEPS, len(tr.FEATURE_NAMES))
+    np.testing.assert_allclose(x.reshape(-1, x.shape[-1]).mean(0), 0.0, atol=1e-5)
+    with pytest.raises(MemgruError, match="feature statistics"):
+        tr.featurize(synth_track(tr.WINDOW_POINTS), stats | {"feature_names": ["x"]})
+
+
+# ------------------------------------------------------------------------------------ fakes
+
+
+def base_window(**kw) -> np.ndarray:
+    w = synth_track(tr.WINDOW_POINTS, **kw)
+    w[:, ALT] = np.round(w[:, ALT] / 25) * 25
+    w[:, VR] = np.round(w[:, VR] / 64) * 64
+    return w
+
+
+def residual(fake: np.ndarray, name: str) -> np.ndarray:
+    return tr.featurize_raw(fake)[0][:, list(tr.FEATURE_NAMES).index(name)]
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_each_family_keeps_times_resolution_and_grows_with_magnitude(family):
+    base = base_window()
+    other = base_window(heading=200.0, speed_kt=430.0, lat0=47.0)
+    dev = []
+    for m in (0.1, 1.0):
+        fake = make_fake(base, family, m, np.random.default_rng(3), lambda: other, timing_noise=False)
+        np.testing.assert_array_equal(fake[:, T], base[:, T])
+        assert quantization_of(fake)["altitude"] == 25.0 and quantization_of(fake)["vertical_rate"] == 64.0
+        assert np.isfinite(fake).all()
+        dev.append(np.abs(tr.featurize_raw(fake) - tr.featurize_raw(base)).max())
+    if not family.startswith("ghost_") and family not in ("replay", "splice"):
+        assert dev[1] > dev[0] > 0
+
+
+def test_families_create_their_documented_anomaly():
+    base = base_window()
+    rng = np.random.default_rng(0)
+
+    def fake(family, m=1.0):
+        return make_fake(base, family, m, rng, lambda: base_window(heading=300.0), timing_noise=False)
+
+    assert np.abs(residual(fake("altitude_ramp"), "vertical_rate_residual_ft_min")).max() > 1500
+    assert np.abs(residual(fake("pull_off"), "drift_cross_m") + residual(fake("pull_off"), "drift_along_m")).max() > 500
+    sr = fake("speed_ramp")
+    assert np.abs(residual(sr, "groundspeed_residual_kt")).max() < 10  # consistent...
+    assert np.abs(residual(sr, "speed_change_derived_kt")).max() > 80  # ...but a 1 m/s² ramp
+    turn = fake("ghost_turn")
+    assert np.abs(residual(turn, "lateral_accel_g")).max() > 1.2  # 60 deg of bank
+    climb = fake("ghost_climb")
+    assert np.abs(residual(climb, "climb_rate_derived_ft_min")).max() > 5000
+    vi = fake("velocity_inconsistency")
+    res = [np.abs(residual(vi, n)).max() for n in ("groundspeed_residual_kt", "track_residual_deg",
+                                                    "vertical_rate_residual_ft_min")]
+    assert res[0] > 30 or res[1] > 15 or res[2] > 1500
+    # a naive latitude shift stretches east-west motion: an eastbound replay no longer matches its speed
+    east = base_window(heading=90.0)
+    rp = make_fake(east, "replay", 1.0, rng, lambda: east, timing_noise=False)
+    assert abs(np.median(residual(rp, "groundspeed_residual_kt"))) > 20
+
+
+def test_make_fakes_balanced_and_from_other_aircraft():
+    real = np.stack([base_window(heading=h) for h in range(0, 360, 10)])
+    sources = np.array([f"a{i % 6}" for i in range(len(real))])
+    _, meta = make_fakes(real, sources, np.random.default_rng(1), magnitude_range=(0.2, 0.9))
+    counts = meta["family"].value_counts()
+    assert set(counts.index) == set(FAMILIES) and counts.max() - counts.min() <= 1
+    assert meta["magnitude"].between(0.2, 0.9).all()
+    sp = meta["family"] == "splice"
+    assert (meta.loc[sp, "source2"] != pd.Series(sources)[sp]).all()
+    rp = (meta["family"] == "replay").to_numpy()
+    assert (meta.loc[rp, "source"].to_numpy() != sources[rp]).all()
+
+
+def test_jitter_is_along_track_timing_noise():
+    w = base_window()
+    j = jitter_positions(w, np.random.default_rng(0), glitch_prob=0.0, stale_prob=(0.0, 0.0))
+    assert not np.allclose(j[:, LAT], w[:, LAT])
+    assert np.abs(residual(j, "track_residual_deg")).max() < 0.05
+    assert 0.5 < np.abs(residual(j, "groundspeed_residual_kt")).max() < 60
+
+
+# ------------------------------------------------------------------------------------ dataset
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> tuple[Path, dict]:
+    root = tmp_path_factory.mktemp("traj")
+    wheel = root / "fake_traffic.whl"
+    rng = np.random.default_rng(0)
+
+    def collection(n_ac, n, dt, prefix):
+        frames = []
+        for i in range(n_ac):
+            pts = synth_track(n, dt, t0=1.6e9 + i * 7, heading=rng.uniform(0, 360), speed_kt=rng.uniform(250, 480),
+                              alt_ft=rng.uniform(8000, 38000), turn_deg_s=rng.choice([0.0, 0.3]),
+                              lat0=rng.uniform(44, 49), lon0=rng.uniform(0, 10))
+            frames.append(to_frame(pts, f"{prefix}{i:04d}"))
+        return pd.concat(frames).to_json(orient="records").encode()
+
+    with zipfile.ZipFile(wheel, "w") as z:
+        for name, blob in (("collections/quickstart", collection(10, 700, 1.0, "q")),
+                           ("collections/savan", collection(1, 900, 1.0, "s")),
+                           ("collections/switzerland", collection(6, 70, 10.0, "w")),
+                           ("surveys/grid", collection(1, 80, 10.0, "u"))):
+            z.writestr(f"{tr.SAMPLES}{name}.json.gz", gzip.compress(blob))
+    out = root / "data"
+    summary = tr.build_dataset(out, seed=0, wheel=wheel, val_fraction=0.3)
+    return out, summary
+
+
+def test_build_dataset_splits(built):
+    out, summary = built
+    json.dumps(summary)
+    for split in ("train", "val", "test"):
+        s = tr.load_split(out, split)
+        assert s.x.shape[1:] == (tr.WINDOW_STEPS, len(tr.FEATURE_NAMES)) and s.x.dtype == np.float32
+        assert (s.y == 0).sum() == (s.y == 1).sum() > 0
+        assert set(s.meta.loc[s.y == 0, "family"]) == {"real"}
+        assert summary["splits"][split]["n"] == len(s)
+        assert len(tr.load_points(out, split)) == len(s)
+    train, val, test = (tr.load_split(out, n).meta for n in ("train", "val", "test"))
+    assert set(train["source"]).isdisjoint(val["source"])
+    test_ids = set(test.loc[test["label"] == 0, "source"])
+    assert test_ids <= {f"w{i:04d}" for i in range(6)}
+    assert set(test["source"]) | set(test["source2"].dropna()) - {""} <= test_ids
+    assert "s0000" in set(train["source"])  # the extra collection joins train only
+    stats = tr.load_feature_stats(out)
+    raw = tr.featurize_raw(tr.load_points(out, "train"))
+    np.testing.assert_allclose(stats["mean"], raw.reshape(-1, raw.shape[-1]).mean(0), rtol=1e-6, atol=1e-6)
+    unusual = tr.load_split(out, "unusual")
+    assert len(unusual) > 0 and (unusual.y == 0).all() and set(unusual.meta["category"]) == {"surveys"}
+
+
+def test_build_dataset_is_deterministic(built, tmp_path):
+    out, _ = built
+    wheel = out.parent / "fake_traffic.whl"
+    tr.build_dataset(tmp_path, seed=0, wheel=wheel, val_fraction=0.3, include_unusual=False)
+    np.testing.assert_array_equal(tr.load_split(tmp_path, "test").x, tr.load_split(out, "test").x)
+
+
+def test_wheel_lookup_errors(tmp_path):
+    with pytest.raises(MemgruError, match="not found"):
+        tr.find_traffic_wheel(tmp_path, download=False)
+    (tmp_path / tr.TRAFFIC_WHEEL).write_bytes(b"not the wheel")
+    with pytest.raises(MemgruError, match="sha256"):
+        tr.find_traffic_wheel(tmp_path, download=False)
+    with pytest.raises(MemgruError, match="unknown trajectory split"):
+        tr.load_split(tmp_path, "holdout")
+
+
+# ------------------------------------------------------------------------------------ user input
+
+
+@pytest.fixture(scope="module")
+def stats() -> dict:
+    raw = tr.featurize_raw(np.stack([synth_track(tr.WINDOW_POINTS, turn_deg_s=r) for r in (0.0, 0.5)]))
+    return tr.feature_stats(raw)
+
+
+def write_csv(path: Path, pts: np.ndarray, drop: tuple[str, ...] = (), iso: bool = False) -> Path:
+    df = to_frame(pts, "abc123").drop(columns=["icao24", "callsign", *drop])
+    df["timestamp"] = (pd.to_datetime(pts[:, T], unit="s", utc=True).strftime("%Y-%m-%dT%H:%M:%SZ")
+                       if iso else pts[:, T])
+    df.to_csv(path, index=False)
+    return path
+
+
+def test_user_csv_any_length_scored_over_windows(tmp_path, stats):
+    pts = synth_track(100, dt=5.0)
+    x, info = tr.read_user_track(write_csv(tmp_path / "t.csv", pts, iso=True), stats, stride=8)
+    assert x.shape == (info["n_windows"], tr.WINDOW_STEPS, len(tr.FEATURE_NAMES)) and x.dtype == np.float32
+    assert info["n_windows"] == (50 - tr.WINDOW_POINTS) // 8 + 1 and info["derived_fields"] == []
+    x2, _ = tr.read_user_track(write_csv(tmp_path / "s.csv", pts), stats, stride=8)
+    np.testing.assert_allclose(x2, x, atol=1e-4)
+
+
+def test_user_csv_without_reported_fields_derives_them(tmp_path, stats):
+    pts = synth_track(60, turn_deg_s=0.3)
+    x, info = tr.read_user_track(write_csv(tmp_path / "t.csv", pts, drop=("groundspeed", "track",
+                                                                         "vertical_rate")), stats)
+    assert info["derived_fields"] == ["groundspeed", "track", "vertical_rate"]
+    raw = x * np.asarray(stats["std"]) + np.asarray(stats["mean"])
+    names = list(tr.FEATURE_NAMES)
+    # derived fields match the positions, so the consistency features carry no signal
+    assert np.abs(raw[..., names.index("groundspeed_residual_kt")]).max() < 2.0
+    assert np.abs(raw[..., names.index("track_residual_deg")]).max() < 1.0
+    assert np.abs(raw[..., names.index("vertical_rate_residual_ft_min")]).max() < 1.0
+    np.testing.assert_allclose(raw[:, 1:-1, names.index("turn_rate_reported_deg_s")], 0.3, atol=0.01)
+
+
+def test_user_json_records_like_the_sample_files(tmp_path, stats):
+    path = tmp_path / "t.json"
+    path.write_text(to_frame(synth_track(40), "abc123").to_json(orient="records"))
+    x, info = tr.read_user_track(path, stats)
+    assert len(x) == 1 and info["icao24"] == "abc123"
+    gz = tmp_path / "t.json.gz"
+    gz.write_bytes(gzip.compress(path.read_bytes()))
+    np.testing.assert_array_equal(tr.read_user_track(gz, stats)[0], x)
+
+
+def bad_csv(tmp_path: Path, edit) -> Path:
+    pts = synth_track(60)
+    df = to_frame(pts, "abc123").drop(columns=["icao24", "callsign"])
+    df["timestamp"] = pts[:, T]
+    df = edit(df)
+    path = tmp_path / "bad.csv"
+    df.to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (lambda d: d.drop(columns=["latitude"]), "lacks the column.*latitude"),
+    (lambda d: d.assign(altitude=d["altitude"].where(d.index != 7)), "altitude is empty or not a number in data row 8"),
+    (lambda d: d.assign(timestamp=d["timestamp"].where(d.index != 9, d["timestamp"].shift(1))), "repeats"),
+    (lambda d: d.assign(timestamp=d["timestamp"].where(d.index != 9, 0.0)), "goes back"),
+    (lambda d: d.assign(latitude=d["latitude"].where(d.index != 3, 200.0)), "impossible latitude 200"),
+    (lambda d: d.iloc[:20], "too few usable points"),
+    (lambda d: d.assign(altitude=d["altitude"] * 0.3048), "metres"),
+    (lambda d: d.assign(altitude=3000 + np.arange(len(d)) * 500.0 * 0.3048, vertical_rate=3000.0), "metres"),
+    (lambda d: pd.concat([d.assign(icao24="a"), d.assign(icao24="b")]), "2 aircraft"),
+])
+def test_user_csv_errors(tmp_path, stats, edit, message):
+    with pytest.raises(MemgruError, match=message):
+        tr.read_user_track(bad_csv(tmp_path, edit), stats)
+
+
+def test_user_file_refused_by_size_and_content(tmp_path, stats):
+    big = tmp_path / "big.csv"
+    with big.open("wb") as f:
+        f.truncate(tr.MAX_USER_FILE_BYTES + 1)
+    with pytest.raises(MemgruError, match="limited to 50 MB"):
+        tr.read_user_track(big, stats)
+    binary = tmp_path / "track.csv"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)))
+    with pytest.raises(MemgruError, match="binary"):
+        tr.read_user_track(binary, stats)
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("timestamp,latitude\n1,\xe9\n".encode("latin-1"))
+    with pytest.raises(MemgruError, match="not UTF-8"):
+        tr.read_user_track(latin, stats)
+    with pytest.raises(MemgruError, match="no such track file"):
+        tr.read_user_track(tmp_path / "missing.csv", stats)
+
+
+def test_sample_assets_are_readable_and_labelled(stats):
+    manifest = pd.read_csv(ASSETS / "samples.csv")
+    assert set(manifest.loc[manifest["truth"] == "false", "family"]) == set(FAMILIES)
+    assert (manifest["truth"] == "real").sum() >= 3
+    for name in manifest["file"]:
+        x, info = tr.read_user_track(ASSETS / name, stats)
+        assert len(x) >= 1 and info["derived_fields"] == []
+    assert sum(p.stat().st_size for p in ASSETS.iterdir()) < 1_000_000
+
+
+def test_user_track_text_io_roundtrip(tmp_path):
+    # ISO timestamps with offsets and epoch-millisecond integers both become seconds
+    pts = synth_track(40)
+    df = to_frame(pts, "x").drop(columns=["icao24", "callsign"])
+    path = tmp_path / "ms.csv"
+    df.to_csv(path, index=False)
+    reports, _ = tr.read_track_file(path)
+    np.testing.assert_allclose(reports["time_s"], pts[:, T])
+    df["timestamp"] = pd.to_datetime(pts[:, T], unit="s", utc=True).tz_convert("Europe/Zurich").strftime(
+        "%Y-%m-%dT%H:%M:%S%z")
+    buf = io.StringIO()
+    df.to_csv(buf, index=False)
+    path.write_text(buf.getvalue())
+    np.testing.assert_allclose(tr.read_track_file(path)[0]["time_s"], pts[:, T])
