@@ -13,11 +13,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+import numpy as np
+
 from memgru.config import FLOAT_BITS, DeviceConfig, QuantConfig
 from memgru.errors import MemgruError
-from memgru.tasks.registry import TASK_NAMES, load_task_model
+from memgru.tasks.registry import TASK_NAMES, load_task_model, task_spec
 
 EXIT_BAD_INPUT = 2
+DATASETS = {"audio-demo": "audio", "trajectory": "trajectory", "soc": "soc"}
+"""`data` names -> task."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -51,24 +55,27 @@ def _fraction(text: str) -> float:
 def _add_hardware_args(p: argparse.ArgumentParser, weight_bits: int = FLOAT_BITS) -> None:
     p.add_argument("--weight-bits", type=_bits, default=weight_bits, help="weight bits 2..16, 32 = float")
     p.add_argument("--act-bits", type=_bits, default=FLOAT_BITS, help="activation bits 2..16, 32 = float")
-    p.add_argument("--preset", choices=("ideal", "rram_1t1r"), default=None,
-                   help="device preset (default: rram_1t1r when --sigma > 0 or bits < 32, else ideal)")
+    p.add_argument("--preset", choices=("ideal", "rram_1t1r"), default="ideal",
+                   help="device preset: ideal (only quantization and --sigma act) or rram_1t1r (all non-idealities)")
     p.add_argument("--sigma", type=_fraction, default=None,
                    help="programming variation, std as a fraction of g_max - g_min (overrides the preset)")
     p.add_argument("--adc-bits", type=_bits, default=None, help="ADC bits (overrides the preset)")
     p.add_argument("--seed", type=int, default=0, help="device seed (programming variation, faults, read noise)")
 
 
-def hardware_from_args(args: argparse.Namespace) -> tuple[QuantConfig, DeviceConfig]:
-    """QuantConfig and DeviceConfig described by the shared hardware options."""
-    quant = QuantConfig(weight_bits=args.weight_bits, act_bits=args.act_bits)
-    preset = args.preset or ("rram_1t1r" if (args.sigma or 0) > 0 else "ideal")
+def device_from_args(args: argparse.Namespace) -> DeviceConfig:
+    """The DeviceConfig of --preset with --sigma / --adc-bits applied."""
     changes: dict[str, Any] = {}
     if args.sigma is not None:
         changes["prog_sigma"] = args.sigma
     if args.adc_bits is not None:
         changes["adc_bits"] = args.adc_bits
-    return quant, DeviceConfig.preset(preset, **changes)
+    return DeviceConfig.preset(args.preset, **changes)
+
+
+def hardware_from_args(args: argparse.Namespace) -> tuple[QuantConfig, DeviceConfig]:
+    """QuantConfig and DeviceConfig described by the shared hardware options."""
+    return QuantConfig(weight_bits=args.weight_bits, act_bits=args.act_bits), device_from_args(args)
 
 
 def cmd_crossbar(args: argparse.Namespace) -> dict[str, Any]:
@@ -121,6 +128,109 @@ def _print_bench(result: dict[str, Any]) -> None:
         print(f"{row['name']:<40}{row['ms']:>10.1f} ms{row['ratio']:>8.2f}x")
 
 
+def _float_list(text: str) -> list[float]:
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from exc
+
+
+def _bits_list(text: str) -> list[int]:
+    return [_bits(v) for v in text.split(",") if v.strip()]
+
+
+def _sigma_list(text: str) -> list[float]:
+    return [_fraction(str(v)) for v in _float_list(text)]
+
+
+def cmd_data(args: argparse.Namespace) -> dict[str, Any]:
+    """Build a dataset deterministically into data/<task> (or --out)."""
+    from memgru.tasks.io import task_io
+
+    io = task_io(DATASETS[args.dataset])
+    out = io.data_dir(args.out)
+    return {"dataset": args.dataset, "folder": str(out), **io.build(out, seed=args.seed)}
+
+
+def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
+    """Train the float and noise-trained models of a task into a task folder."""
+    from memgru.config import ExperimentConfig, TrainConfig
+    from memgru.pipeline import train_task
+    from memgru.tasks.registry import DEFAULT_TRAIN, read_experiment_config
+
+    exp = read_experiment_config(args.config) if args.config else ExperimentConfig(
+        task=args.task, model=task_spec(args.task).model, train=DEFAULT_TRAIN[args.task])
+    if exp.task != args.task:
+        raise MemgruError(f"config {args.config} is for task {exp.task!r}, not {args.task!r}")
+    changes = {k: v for k, v in (("epochs", args.epochs), ("weight_noise", args.weight_noise)) if v is not None}
+    if changes:
+        exp = ExperimentConfig(exp.task, exp.model, TrainConfig.from_dict({**exp.train.to_dict(), **changes}))
+    out = Path(args.out) if args.out else task_spec(args.task).pretrained_dir
+    progress = None if args.json else print
+    return train_task(args.task, exp, out, args.data_dir, tuple(args.runs.split(",")), progress)
+
+
+def cmd_predict(args: argparse.Namespace) -> dict[str, Any]:
+    """Classify a file (audio, trajectory) or estimate its SOC trace at a hardware setting."""
+    from memgru.pipeline import predict_file
+
+    if args.snr_db is not None and not -60 <= args.snr_db <= 100:
+        raise MemgruError(f"--snr-db must be between -60 and 100 dB, got {args.snr_db}")
+    chosen = None if args.preset == "ideal" and args.adc_bits is None else device_from_args(args)
+    return predict_file(args.task, args.path, args.checkpoint, args.weight_bits, args.act_bits, args.sigma or 0.0,
+                        args.snr_db, args.seed, chosen)
+
+
+def _print_predict(result: dict[str, Any]) -> None:
+    setting = f"W{result['weight_bits']}/A{result['act_bits']}, sigma {result['sigma']}, seed {result['seed']}"
+    if "label" in result:
+        top = sorted(result["probabilities"].items(), key=lambda kv: -kv[1])[:3]
+        print(f"{result['file']}: {result['label']} ({setting}; {result['windows']} windows)")
+        for label, p in top:
+            print(f"  {label:<20}{p:6.3f}")
+    else:
+        rmse = "no truth in the file" if result["rmse"] is None else f"RMSE {result['rmse']:.2f} %"
+        print(f"{result['file']}: SOC {result['soc'][0]:.1f} % -> {result['soc'][-1]:.1f} % over "
+              f"{len(result['soc'])} s; {rmse} ({setting})")
+
+
+def cmd_evaluate(args: argparse.Namespace) -> dict[str, Any]:
+    """Metric vs weight bits / sigma / input SNR on a split of the task's data."""
+    from memgru.checkpoint import load_checkpoint
+    from memgru.evaluate import sweep
+    from memgru.export import output_folder
+    from memgru.pipeline import load_calibration, perturb_split
+    from memgru.tasks.io import task_io
+
+    if args.out and Path(args.out).is_dir():
+        raise MemgruError(f"--out {args.out} is a folder; give a CSV file name")
+    if args.out:
+        output_folder(Path(args.out).resolve().parent)
+    folder = Path(args.checkpoint) if args.checkpoint else task_spec(args.task).pretrained_dir
+    model, _ = load_checkpoint(folder, task=args.task)
+    io = task_io(args.task)
+    data = io.load_split(io.data_dir(args.data_dir), args.split)
+    device = device_from_args(args)
+    snrs = [None] if not args.snr_db else [None, *args.snr_db]
+    group_by = "ambient_c" if args.task == "soc" else None
+    rows = sweep(model, data, load_calibration(folder), bits=args.bits, sigmas=args.sigma_list, snrs=snrs,
+                 seeds=range(args.seed, args.seed + args.seeds), act_bits=args.act_bits, device=device,
+                 perturb=perturb_split, group_by=group_by)
+    if group_by:
+        rows = rows.rename(columns={group_by: "temperature_c"})
+    if args.out:
+        rows.to_csv(args.out, index=False)
+    return {"task": args.task, "split": args.split, "checkpoint": str(folder), "device": device.to_dict(),
+            "rows": rows.replace({np.nan: None}).to_dict(orient="records")}
+
+
+def _print_evaluate(result: dict[str, Any]) -> None:
+    import pandas as pd
+
+    print(f"{result['task']} on the {result['split']} split ({result['checkpoint']})")
+    print(pd.DataFrame(result["rows"]).drop(columns=["seconds"]).to_string(index=False))
+
+
 def _parser() -> _Parser:
     parser = _Parser(prog="memgru", description="GRU networks on memristor (RRAM) crossbars.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -132,6 +242,50 @@ def _parser() -> _Parser:
     p.add_argument("--export", metavar="DIR", help="write conductances (NPZ + CSV) and summary.json into DIR")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(run=cmd_crossbar, show=_print_crossbar)
+
+    p = sub.add_parser("data", help="build a dataset deterministically (audio-demo, trajectory, soc)")
+    p.add_argument("dataset", choices=sorted(DATASETS))
+    p.add_argument("--out", help="output folder (default data/<task>)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.set_defaults(run=cmd_data, show=lambda r: print(json.dumps(r, indent=2, default=str)))
+
+    p = sub.add_parser("train", help="train a task's float and noise-trained models (writes a task folder)")
+    p.add_argument("--task", choices=TASK_NAMES, required=True)
+    p.add_argument("--config", help="experiment config JSON (task, model, train); default: the task's")
+    p.add_argument("--out", help="task folder to write (default pretrained/<task>)")
+    p.add_argument("--data-dir", help="built dataset folder (default data/<task>)")
+    p.add_argument("--runs", default="float,noise", help="which runs: float, noise or both (comma-separated)")
+    p.add_argument("--epochs", type=int, default=None, help="override the config's epochs")
+    p.add_argument("--weight-noise", type=_fraction, default=None, help="weight-noise η of the noise run")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.set_defaults(run=cmd_train, show=lambda r: print(json.dumps(r, indent=2)))
+
+    p = sub.add_parser("predict", help="predict on a file: audio clip, trajectory CSV/JSON or battery CSV")
+    p.add_argument("--task", choices=TASK_NAMES, required=True)
+    p.add_argument("path", help="the input file")
+    p.add_argument("--checkpoint", help="checkpoint folder (default pretrained/<task>)")
+    _add_hardware_args(p)
+    p.add_argument("--snr-db", type=float, default=None, help="add white noise to the inputs at this SNR (dB)")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.set_defaults(run=cmd_predict, show=_print_predict)
+
+    p = sub.add_parser("evaluate", help="metric vs weight bits, sigma and input SNR on a data split")
+    p.add_argument("--task", choices=TASK_NAMES, required=True)
+    p.add_argument("--checkpoint", help="checkpoint folder (default pretrained/<task>)")
+    p.add_argument("--data-dir", help="built dataset folder (default data/<task>)")
+    p.add_argument("--split", choices=("train", "val", "test"), default="test")
+    p.add_argument("--bits", type=_bits_list, default=[2, 3, 4, 5, 6, 7, 8, 16, 32], help="weight bits list")
+    p.add_argument("--act-bits", type=_bits, default=8, help="activation bits for quantized weights")
+    p.add_argument("--sigma", dest="sigma_list", type=_sigma_list, default=[0.0], help="programming sigma list")
+    p.add_argument("--snr-db", type=_float_list, default=None, help="input SNR list (dB); clean is always included")
+    p.add_argument("--preset", choices=("ideal", "rram_1t1r"), default="ideal")
+    p.add_argument("--adc-bits", type=_bits, default=None)
+    p.add_argument("--seed", type=int, default=0, help="first device seed")
+    p.add_argument("--seeds", type=int, default=1, help="device seeds per setting")
+    p.add_argument("--out", help="also write the rows as CSV")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.set_defaults(run=cmd_evaluate, show=_print_evaluate, sigma=None)
 
     p = sub.add_parser("bench", help="time the crossbar GRU against torch.nn.GRU (paper-sized model)")
     p.add_argument("--repeats", type=int, default=5, help="timed repetitions (median reported)")

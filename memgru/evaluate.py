@@ -43,11 +43,13 @@ def chip_model(
 ) -> nn.Module:
     """`model` programmed onto crossbars at this setting and calibrated, in eval mode.
 
-    Float weights and activations on an ideal device return an eval copy of the model's mapping with
-    no quantization; `sigma` > 0 uses `device` (default `DeviceConfig.rram_1t1r()`) with that σ.
+    `device` defaults to `DeviceConfig.ideal()`, so that only quantization and the programming
+    variation `sigma` (std as a fraction of g_max - g_min) act; pass `DeviceConfig.rram_1t1r()` for
+    the whole set of non-idealities.
     """
-    base = device or (DeviceConfig.rram_1t1r() if sigma > 0 or weight_bits < FLOAT_BITS else DeviceConfig.ideal())
-    chip = convert(model, QuantConfig(weight_bits=weight_bits, act_bits=act_bits), base.replace(prog_sigma=sigma), seed)
+    base = device or DeviceConfig.ideal()
+    quant = QuantConfig(weight_bits=weight_bits, act_bits=act_bits)
+    chip = convert(model, quant, base.replace(prog_sigma=sigma), seed)
     calib = torch.as_tensor(calibration, dtype=torch.float32)
     return calibrate(chip, [calib[i : i + 256] for i in range(0, len(calib), 256)]).eval()
 
@@ -64,13 +66,16 @@ def sweep(
     device: DeviceConfig | None = None,
     perturb: Perturb | None = None,
     progress: Callable[[float], None] | None = None,
+    group_by: str | None = None,
 ) -> pd.DataFrame:
     """The metric for every combination of weight bits, σ, SNR and device seed.
 
     Activations use `act_bits` except for float weights, which are evaluated with float activations
     too (the float reference). `perturb` adds input noise for finite SNRs (required when `snrs` has
     any). Returns one row per setting: weight_bits, act_bits, sigma, snr_db, seed, the metric column
-    (`accuracy` in % or `rmse` in %), n (sequences) and seconds.
+    (`accuracy` in % or `rmse` in %), n (sequences) and seconds. With `group_by` (a column of
+    `data.meta`, e.g. the ambient temperature) there is one row per setting and group value, the
+    group in a column of that name.
     """
     kind = task_kind(data)
     name = "accuracy" if kind == "classification" else "rmse"
@@ -87,20 +92,25 @@ def sweep(
                 raise ValueError("sweeping input SNR needs the task's perturb function")
             split = noisy.setdefault((snr, seed), perturb(data, float(snr), seed))
         chip = chip_model(model, b, a, sigma, seed, calibration, device)
-        value = metric(kind, predict(chip, split.x), split.y)
-        rows.append({
-            "weight_bits": b, "act_bits": a, "sigma": sigma, "snr_db": snr, "seed": seed, name: value,
-            "n": len(split), "seconds": time.perf_counter() - start,
-        })
+        out = predict(chip, split.x)
+        groups = [(None, np.ones(len(split), bool))] if group_by is None else [
+            (g, (split.meta[group_by] == g).to_numpy()) for g in sorted(split.meta[group_by].unique())
+        ]
+        seconds = time.perf_counter() - start
+        for g, mask in groups:
+            row = {"weight_bits": b, "act_bits": a, "sigma": sigma, "snr_db": snr, "seed": seed,
+                   name: metric(kind, out[torch.from_numpy(mask)], split.y[mask]), "n": int(mask.sum()),
+                   "seconds": seconds}
+            rows.append(row if group_by is None else {group_by: g, **row})
         if progress:
             progress((i + 1) / len(grid))
     return pd.DataFrame(rows)
 
 
-def summarise(rows: pd.DataFrame) -> pd.DataFrame:
-    """Mean and std of the metric over device seeds for each (bits, act bits, σ, SNR) setting."""
+def summarise(rows: pd.DataFrame, by: Sequence[str] = ()) -> pd.DataFrame:
+    """Mean and std of the metric over device seeds for each (`by`..., bits, act bits, σ, SNR) setting."""
     value = "accuracy" if "accuracy" in rows else "rmse"
-    keys = ["weight_bits", "act_bits", "sigma", "snr_db"]
+    keys = [*by, "weight_bits", "act_bits", "sigma", "snr_db"]
     grouped = rows.fillna({"snr_db": np.inf}).groupby(keys, sort=False)[value]
     out = grouped.agg(["mean", "std", "count"]).reset_index()
     out["snr_db"] = out["snr_db"].replace(np.inf, np.nan)

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from memgru.config import ExperimentConfig, ModelConfig
+from memgru.config import ExperimentConfig, ModelConfig, TrainConfig
 from memgru.errors import MemgruError
 
 TASK_NAMES = ("audio", "trajectory", "soc")
@@ -41,7 +41,7 @@ SPECS = {
         "audio", ModelConfig(kind="gru_classifier", n_features=64, n_outputs=10, hidden=384, layers=2), "accuracy"
     ),
     "trajectory": TaskSpec(
-        "trajectory", ModelConfig(kind="gru_classifier", n_features=10, n_outputs=2, hidden=128, layers=2), "accuracy"
+        "trajectory", ModelConfig(kind="gru_classifier", n_features=13, n_outputs=2, hidden=128, layers=2), "accuracy"
     ),
     "soc": TaskSpec("soc", ModelConfig(kind="gru_regressor", n_features=3, n_outputs=1, hidden=128, layers=2), "rmse"),
 }
@@ -54,14 +54,35 @@ def task_spec(name: str) -> TaskSpec:
     return SPECS[name]
 
 
-def read_model_config(path: str | Path) -> ModelConfig:
-    """A ModelConfig from a JSON file holding either a ModelConfig or a whole experiment config."""
+DEFAULT_TRAIN = {
+    "audio": TrainConfig(epochs=30, batch_size=32, lr=2e-3, seed=0, patience=8),
+    "trajectory": TrainConfig(epochs=20, batch_size=128, lr=3e-3, seed=0, patience=6),
+    "soc": TrainConfig(epochs=40, batch_size=64, lr=3e-3, seed=0, patience=10),
+}
+"""Training settings of the bundled models (the `train` command's defaults)."""
+
+
+def _read_json(path: str | Path) -> object:
     try:
-        data = json.loads(Path(path).read_text())
+        return json.loads(Path(path).read_text())
     except OSError as exc:
         raise MemgruError(f"cannot read config {path}: {exc.strerror}") from exc
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise MemgruError(f"config {path} is not valid JSON") from exc
+
+
+def read_experiment_config(path: str | Path) -> ExperimentConfig:
+    """An ExperimentConfig (task, model, train) from a JSON file."""
+    data = _read_json(path)
+    if not isinstance(data, dict) or "task" not in data:
+        raise MemgruError(f"config {path} must be a JSON object with task, model and train")
+    task_spec(str(data["task"]))
+    return ExperimentConfig.from_dict(data)
+
+
+def read_model_config(path: str | Path) -> ModelConfig:
+    """A ModelConfig from a JSON file holding either a ModelConfig or a whole experiment config."""
+    data = _read_json(path)
     if isinstance(data, dict) and "model" in data:
         return ExperimentConfig.from_dict(data).model
     return ModelConfig.from_dict(data)

@@ -1,0 +1,191 @@
+"""Task-level jobs behind the CLI and the dashboard: train a task's models, predict on a user's file.
+
+A trained task folder (e.g. `pretrained/trajectory/`) holds the deployed, noise-trained checkpoint
+(`config.json`, `model.safetensors`), the float-trained reference in `float/`, both training logs
+(`log_float.jsonl`, `log_noise.jsonl`: one JSON line per epoch) and `calibration.npz`: a few
+validation inputs used to calibrate activation and ADC ranges whenever the model is programmed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from memgru.checkpoint import load_checkpoint, save_checkpoint
+from memgru.config import FLOAT_BITS, DeviceConfig, ExperimentConfig, ModelConfig, TrainConfig
+from memgru.errors import MemgruError
+from memgru.evaluate import chip_model
+from memgru.layers import crossbar_layers
+from memgru.models import build_model, count_parameters
+from memgru.tasks.common import SequenceSet
+from memgru.tasks.io import UserInput, task_io
+from memgru.tasks.registry import task_spec
+from memgru.train import evaluate_model, metric, predict, task_kind, train_model
+
+CALIBRATION_FILE = "calibration.npz"
+"""Calibration inputs saved next to a checkpoint."""
+CALIBRATION_SIZE = 128
+"""Validation sequences kept for calibration."""
+DEFAULT_NOISE = 0.1
+"""Weight-noise injection η of the deployed model when the config sets none."""
+
+
+def plain_copy(model: nn.Module, cfg: ModelConfig) -> nn.Module:
+    """The float `torch.nn` model with the (master) weights of a possibly converted `model`."""
+    plain = build_model(cfg)
+    if not crossbar_layers(model):
+        plain.load_state_dict(model.state_dict())
+        return plain.eval()
+    state = {k: v for k, v in model.state_dict().items() if not k.endswith((".lo", ".hi"))}
+    plain.load_state_dict(state)
+    return plain.eval()
+
+
+def save_calibration(folder: Path, data: SequenceSet, seed: int = 0) -> None:
+    """Keep `CALIBRATION_SIZE` sequences of `data` (seeded choice) as the checkpoint's calibration set."""
+    rng = np.random.default_rng(seed)
+    idx = np.sort(rng.choice(len(data), size=min(CALIBRATION_SIZE, len(data)), replace=False))
+    np.savez_compressed(folder / CALIBRATION_FILE, x=data.x[idx].astype(np.float32))
+
+
+def load_calibration(folder: Path, fallback: np.ndarray | None = None) -> np.ndarray:
+    """The calibration inputs of a checkpoint folder (or `fallback` when it has none)."""
+    path = Path(folder) / CALIBRATION_FILE
+    if path.is_file():
+        with np.load(path, allow_pickle=False) as data:
+            return data["x"]
+    if fallback is None:
+        raise MemgruError(f"checkpoint {folder} has no {CALIBRATION_FILE}")
+    return fallback
+
+
+def train_task(
+    task: str,
+    exp: ExperimentConfig,
+    out_dir: Path,
+    data_dir: Path | None = None,
+    runs: tuple[str, ...] = ("float", "noise"),
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Train the task's float and noise-trained models and write the task folder; returns a summary.
+
+    `float` trains without noise into `out_dir/float/`; `noise` trains with weight-noise injection
+    (η = exp.train.weight_noise, or `DEFAULT_NOISE` when that is 0) into `out_dir/` (the deployed
+    checkpoint). Both start from the same seed. Metrics on val and test go into each config.
+    """
+    io = task_io(task)
+    data_dir = io.data_dir(data_dir)
+    train, val, test = (io.load_split(data_dir, s) for s in ("train", "val", "test"))
+    model_cfg = exp.model
+    if model_cfg.n_features != train.x.shape[-1]:
+        raise MemgruError(
+            f"the data has {train.x.shape[-1]} features per step but the model config expects {model_cfg.n_features}"
+        )
+    stats = io.stats(data_dir)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    summary: dict[str, Any] = {"task": task, "data_dir": str(data_dir), "runs": {}}
+    for run in runs:
+        if run not in ("float", "noise"):
+            raise MemgruError(f"unknown training run {run!r}; choose float and/or noise")
+        eta = 0.0 if run == "float" else (exp.train.weight_noise or DEFAULT_NOISE)
+        cfg = TrainConfig.from_dict({**exp.train.to_dict(), "weight_noise": eta})
+        folder = out_dir / "float" if run == "float" else out_dir
+        folder.mkdir(parents=True, exist_ok=True)
+        torch.manual_seed(cfg.seed)
+        start = time.perf_counter()
+        report = (lambda row, run=run: progress(f"[{run}] epoch {row['epoch']}: train loss {row['train_loss']:.4f}, "
+                                                f"val loss {row['val_loss']:.4f}, val metric {row['val_metric']:.3f}")
+                  ) if progress else None
+        trained, history = train_model(build_model(model_cfg), train, val, cfg,
+                                       log_path=out_dir / f"log_{run}.jsonl", progress=report)
+        minutes = (time.perf_counter() - start) / 60
+        plain = plain_copy(trained, model_cfg)
+        metrics = {
+            "val": evaluate_model(plain, val)[1],
+            "test": evaluate_model(plain, test)[1],
+            "metric": task_spec(task).metric,
+            "epochs_run": len(history),
+            "train_minutes": round(minutes, 2),
+            "parameters": count_parameters(plain),
+        }
+        extra = {"stats": stats, "labels": list(io.labels) if io.labels else None, "train": cfg.to_dict(),
+                 "run": run, "metrics": metrics, "splits": {"train": len(train), "val": len(val), "test": len(test)}}
+        save_checkpoint(folder, plain, model_cfg, task=task, extra=extra)
+        save_calibration(folder, val, seed=cfg.seed)
+        summary["runs"][run] = {"folder": str(folder), **metrics}
+    return summary
+
+
+def input_noise(x: np.ndarray, snr_db: float, seed: int) -> np.ndarray:
+    """Additive white Gaussian noise at `snr_db` relative to each sequence's mean power (model inputs)."""
+    rng = np.random.default_rng(seed)
+    power = np.mean(x.astype(np.float64) ** 2, axis=(1, 2), keepdims=True)
+    noise = rng.standard_normal(x.shape) * np.sqrt(power / 10 ** (snr_db / 10))
+    return (x + noise).astype(np.float32)
+
+
+def perturb_split(data: SequenceSet, snr_db: float, seed: int) -> SequenceSet:
+    """`data` with `input_noise` at `snr_db` (the sweep hook for input SNR)."""
+    return SequenceSet(input_noise(data.x, snr_db, seed), data.y, data.meta)
+
+
+def deployed_model(
+    model: nn.Module, folder: Path, weight_bits: int, act_bits: int, sigma: float, seed: int,
+    device: DeviceConfig | None = None,
+) -> nn.Module:
+    """The checkpoint's model as evaluated: float as is, else programmed and calibrated on its calibration set."""
+    if weight_bits >= FLOAT_BITS and act_bits >= FLOAT_BITS and sigma == 0 and device is None:
+        return model.eval()
+    return chip_model(model, weight_bits, act_bits, sigma, seed, load_calibration(folder), device)
+
+
+def predict_file(
+    task: str,
+    path: str | Path,
+    checkpoint: str | Path | None = None,
+    weight_bits: int = FLOAT_BITS,
+    act_bits: int = FLOAT_BITS,
+    sigma: float = 0.0,
+    snr_db: float | None = None,
+    seed: int = 0,
+    device: DeviceConfig | None = None,
+) -> dict[str, Any]:
+    """Predict on a user's file with the task's checkpoint at a hardware setting (the CLI's `predict`).
+
+    Classification: probabilities averaged over the file's windows. SOC: the SOC trace in % and,
+    when the file has the truth, the RMSE in percentage points.
+    """
+    folder = Path(checkpoint) if checkpoint else task_spec(task).pretrained_dir
+    model, config = load_checkpoint(folder, task=task)
+    io = task_io(task)
+    user: UserInput = io.read_input(Path(path), config["extra"]["stats"])
+    x = user.x if snr_db is None else input_noise(user.x, snr_db, seed)
+    chip = deployed_model(model, folder, weight_bits, act_bits, sigma, seed, device)
+    out = predict(chip, x)
+    result: dict[str, Any] = {"task": task, "weight_bits": weight_bits, "act_bits": act_bits, "sigma": sigma,
+                              "snr_db": snr_db, "seed": seed, "file": Path(path).name, "input": user.info}
+    if io.labels:
+        probs = torch.softmax(out, dim=-1).mean(dim=0)
+        result["label"] = io.labels[int(probs.argmax())]
+        result["probabilities"] = {lab: float(p) for lab, p in zip(io.labels, probs, strict=True)}
+        result["windows"] = len(x)
+        result["truth"] = user.truth
+    else:
+        soc = out.reshape(-1).clamp(0, 1).numpy()
+        result["soc"] = [round(float(v) * 100, 3) for v in soc]
+        result["rmse"] = None
+        if user.truth is not None:
+            result["rmse"] = float(np.sqrt(np.mean((soc - user.truth) ** 2)) * 100)
+    return result
+
+
+def split_metric(model: nn.Module, data: SequenceSet) -> float:
+    """Accuracy (%) or RMSE (%) of `model` on a split."""
+    return metric(task_kind(data), predict(model, data.x), data.y)

@@ -1,0 +1,133 @@
+"""One interface over the three task pipelines: build data, load splits, read a user's file.
+
+The task modules (`audio`, `trajectory`, `soc`) each have their own formats; `task_io(name)` wraps
+them so the CLI, the training pipeline and the dashboard treat every task alike. Task modules are
+imported lazily (audio pulls librosa, SOC pulls PyBaMM).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from memgru.tasks.common import SequenceSet
+from memgru.tasks.registry import REPO_ROOT, task_spec
+
+TRAJECTORY_LABELS = ("true", "false")
+"""Trajectory classes: 0 = a real track, 1 = a false (spoofed / synthetic) track."""
+
+
+@dataclass
+class UserInput:
+    """A user's file made model-ready, with what is worth reporting about it."""
+
+    x: np.ndarray
+    """float32 [W, T, F]: W windows (classification: averaged) or one whole trace (SOC: W = 1)."""
+    info: dict[str, Any] = field(default_factory=dict)
+    """File facts for the report (duration, sample rate, derived fields, notes ...), JSON-able."""
+    truth: Any = None
+    """Ground truth when the file carries it: a label (audio file name) or an SOC trace [L] (fraction)."""
+    waveform: np.ndarray | None = None
+    """Audio only: the decoded mono 22.05 kHz signal (for plots and input-noise experiments)."""
+
+
+@dataclass(frozen=True)
+class TaskIO:
+    """The functions memgru needs from a task pipeline."""
+
+    name: str
+    """Task name."""
+    build: Callable[..., dict]
+    """build(out_dir, seed=...) -> JSON summary: builds the dataset deterministically."""
+    load_split: Callable[[Path, str], SequenceSet]
+    """load_split(data_dir, 'train' | 'val' | 'test') -> SequenceSet."""
+    stats: Callable[[Path], dict]
+    """stats(data_dir) -> JSON-able normalisation/feature settings stored in the checkpoint."""
+    read_input: Callable[[Path, dict], UserInput]
+    """read_input(path, stats) -> UserInput (validates the file; MemgruError on bad input)."""
+    labels: tuple[str, ...] | None
+    """Class names (None for regression)."""
+
+    def data_dir(self, override: str | Path | None = None) -> Path:
+        """Where the built dataset lives: `override`, else `<repo>/data/<task>`."""
+        return Path(override) if override else REPO_ROOT / "data" / self.name
+
+
+def _trajectory() -> TaskIO:
+    mod = importlib.import_module("memgru.tasks.trajectory")
+
+    def read(path: Path, stats: dict) -> UserInput:
+        x, info = mod.read_user_track(Path(path), stats["feature_stats"])
+        return UserInput(x=x, info=info)
+
+    return TaskIO(
+        name="trajectory",
+        build=lambda out_dir, seed=0, **kw: mod.build_dataset(Path(out_dir), seed=seed, **kw),
+        load_split=lambda d, split: mod.load_split(Path(d), split),
+        stats=lambda d: {"feature_stats": mod.load_feature_stats(Path(d))},
+        read_input=read,
+        labels=TRAJECTORY_LABELS,
+    )
+
+
+def _soc() -> TaskIO:
+    mod = importlib.import_module("memgru.tasks.soc")
+
+    def read(path: Path, stats: dict) -> UserInput:
+        inp = mod.read_user_input(Path(path), stats["norm_stats"])
+        frame = inp.record.frame
+        info = {"duration_s": float(frame["time_s"].iloc[-1] - frame["time_s"].iloc[0]), "samples": len(frame),
+                "notes": list(inp.record.notes)}
+        return UserInput(x=inp.x, info=info, truth=inp.record.soc)
+
+    return TaskIO(
+        name="soc",
+        build=lambda out_dir, seed=0, **kw: mod.build_dataset(Path(out_dir), seed=seed, **kw),
+        load_split=lambda d, split: mod.load_split(Path(d), split),
+        stats=lambda d: {"norm_stats": mod.load_stats(Path(d))},
+        read_input=read,
+        labels=None,
+    )
+
+
+def _audio() -> TaskIO:
+    mod = importlib.import_module("memgru.tasks.audio")
+
+    def read(path: Path, stats: dict) -> UserInput:
+        inp = mod.read_user_audio(Path(path), stats["norm_stats"])
+        info = {"window_starts_s": inp.window_starts_s, **_jsonable(inp.info)}
+        return UserInput(x=inp.windows, info=info, truth=inp.truth)
+
+    return TaskIO(
+        name="audio",
+        build=lambda out_dir, seed=0, **kw: mod.build_dataset(Path(out_dir), seed=seed, **kw),
+        load_split=lambda d, split: mod.load_split(Path(d), split),
+        stats=lambda d: {"norm_stats": mod.load_stats(Path(d)).to_dict()},
+        read_input=read,
+        labels=tuple(mod.LABELS),
+    )
+
+
+def _jsonable(obj: Any) -> dict[str, Any]:
+    """A dataclass's public fields as plain JSON types."""
+    out = {}
+    for key, value in vars(obj).items():
+        if isinstance(value, np.generic):
+            value = value.item()
+        if isinstance(value, str | int | float | bool | type(None) | list):
+            out[key] = value
+    return out
+
+
+_FACTORIES = {"audio": _audio, "trajectory": _trajectory, "soc": _soc}
+
+
+def task_io(name: str) -> TaskIO:
+    """The pipeline interface of task `name` (imports the task module)."""
+    task_spec(name)  # validates the name with a clear error
+    return _FACTORIES[name]()

@@ -1,0 +1,100 @@
+"""Fixtures of the dashboard tests: the app's folders moved to temporary ones, a tiny trained-looking
+checkpoint with test data, results CSVs and training logs written by the tests themselves."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from memgru.checkpoint import save_checkpoint
+from memgru.config import ModelConfig
+from memgru.models import build_model
+from memgru.tasks.common import SequenceSet
+
+APP_ROOT = Path(__file__).resolve().parents[2]
+"""The repository root (app.py, pages/)."""
+TINY = ModelConfig(kind="gru_classifier", n_features=3, n_outputs=2, hidden=8, layers=1, dropout=0.0)
+"""A trajectory-task architecture small enough for page tests."""
+
+
+@pytest.fixture
+def folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
+    """Empty pretrained/, results/ and data/ folders that the app reads instead of the repository's."""
+    out = {name: tmp_path / name for name in ("pretrained", "results", "data")}
+    for name, path in out.items():
+        path.mkdir()
+        monkeypatch.setenv(f"MEMGRU_{name.upper()}_DIR", str(path))
+    return out
+
+
+def write_checkpoint(pretrained: Path, task: str = "trajectory", metrics: dict | None = None) -> Path:
+    """A tiny seeded checkpoint for `task` with model-card metrics; returns its folder."""
+    torch.manual_seed(0)
+    folder = pretrained / task
+    save_checkpoint(folder, build_model(TINY).eval(), TINY, task=task, extra={"metrics": metrics or {}})
+    return folder
+
+
+def write_splits(data: Path, task: str = "trajectory", n: int = 24) -> None:
+    """Val and test splits for the tiny model: the label is the sign of the first feature's mean."""
+    rng = np.random.default_rng(0)
+    for split in ("val", "test"):
+        x = rng.normal(size=(n, 6, TINY.n_features)).astype(np.float32)
+        y = (x[:, :, 0].mean(1) > 0).astype(np.int64)
+        SequenceSet(x, y, pd.DataFrame({"i": range(n)})).save(data / task / split)
+
+
+def results_frame(task: str = "audio") -> pd.DataFrame:
+    """A results table like the experiment commands write: bits x σ x 2 seeds, float reference included."""
+    rows = []
+    for bits in (2, 4, 6, 8, 32):
+        for sigma in (0.0, 0.05):
+            for seed in (0, 1):
+                rows.append({"weight_bits": bits, "act_bits": 32 if bits == 32 else 8, "sigma": sigma,
+                             "snr_db": np.nan, "seed": seed, "accuracy": 40 + 5 * min(bits, 10) - 100 * sigma + seed,
+                             "n": 50, "seconds": 0.1, "training": "float"})
+    return pd.DataFrame(rows)
+
+
+def write_log(folder: Path, run: str, epochs: int = 4) -> None:
+    """A JSON-lines training log as `memgru.train.train_model` writes it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = [json.dumps({"epoch": e, "train_loss": 1.0 / e, "val_loss": 1.1 / e, "val_metric": 50 + 10 * e,
+                         "lr": 1e-3, "seconds": 0.5}) for e in range(1, epochs + 1)]
+    (folder / f"log_{run}.jsonl").write_text("\n".join(lines) + "\n")
+
+
+@pytest.fixture
+def trained(folders: dict[str, Path]) -> Path:
+    """A tiny trajectory checkpoint (with a model-card metric) and its val/test splits; returns its folder."""
+    folder = write_checkpoint(folders["pretrained"], metrics={"test_accuracy": 91.5})
+    write_splits(folders["data"])
+    return folder
+
+
+@pytest.fixture
+def results_table() -> pd.DataFrame:
+    """An audio results table (see `results_frame`)."""
+    return results_frame()
+
+
+@pytest.fixture
+def results(folders: dict[str, Path], results_table: pd.DataFrame) -> Path:
+    """`results/audio_bits.csv` written from `results_table`."""
+    path = folders["results"] / "audio_bits.csv"
+    results_table.to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture
+def logs(folders: dict[str, Path]) -> Path:
+    """Float and noise training logs of the soc task; returns their folder."""
+    folder = folders["pretrained"] / "soc"
+    write_log(folder, "float")
+    write_log(folder, "noise", epochs=3)
+    return folder
