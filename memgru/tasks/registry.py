@@ -43,7 +43,7 @@ SPECS = {
     "trajectory": TaskSpec(
         "trajectory", ModelConfig(kind="gru_classifier", n_features=13, n_outputs=2, hidden=128, layers=2), "accuracy"
     ),
-    "soc": TaskSpec("soc", ModelConfig(kind="gru_regressor", n_features=3, n_outputs=1, hidden=128, layers=2), "rmse"),
+    "soc": TaskSpec("soc", ModelConfig(kind="gru_regressor", n_features=3, n_outputs=1, hidden=64, layers=2, dropout=0.0), "rmse"),
 }
 
 
@@ -57,7 +57,7 @@ def task_spec(name: str) -> TaskSpec:
 DEFAULT_TRAIN = {
     "audio": TrainConfig(epochs=30, batch_size=32, lr=2e-3, seed=0, patience=8),
     "trajectory": TrainConfig(epochs=20, batch_size=128, lr=3e-3, seed=0, patience=6),
-    "soc": TrainConfig(epochs=40, batch_size=64, lr=3e-3, seed=0, patience=10),
+    "soc": TrainConfig(epochs=30, batch_size=32, lr=3e-3, seed=0, patience=8),
 }
 """Training settings of the bundled models (the `train` command's defaults)."""
 
