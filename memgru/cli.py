@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import numpy as np
+import pandas as pd
 
 from memgru.config import FLOAT_BITS, DeviceConfig, QuantConfig
 from memgru.errors import MemgruError
@@ -197,9 +198,8 @@ def _print_predict(result: dict[str, Any]) -> None:
 def cmd_evaluate(args: argparse.Namespace) -> dict[str, Any]:
     """Metric vs weight bits / sigma / input SNR on a split of the task's data."""
     from memgru.checkpoint import load_checkpoint
-    from memgru.evaluate import sweep
     from memgru.export import output_folder
-    from memgru.pipeline import load_calibration, perturb_split
+    from memgru.pipeline import evaluate_sets, load_calibration
     from memgru.tasks.io import task_io
 
     if args.out and Path(args.out).is_dir():
@@ -209,15 +209,12 @@ def cmd_evaluate(args: argparse.Namespace) -> dict[str, Any]:
     folder = Path(args.checkpoint) if args.checkpoint else task_spec(args.task).pretrained_dir
     model, _ = load_checkpoint(folder, task=args.task)
     io = task_io(args.task)
-    data = io.load_split(io.data_dir(args.data_dir), args.split)
+    data_dir = io.data_dir(args.data_dir)
+    sets = io.evaluation_sets(data_dir) if args.split == "test" else [({}, io.load_split(data_dir, args.split))]
     device = device_from_args(args)
     snrs = [None] if not args.snr_db else [None, *args.snr_db]
-    group_by = "ambient_c" if args.task == "soc" else None
-    rows = sweep(model, data, load_calibration(folder), bits=args.bits, sigmas=args.sigma_list, snrs=snrs,
-                 seeds=range(args.seed, args.seed + args.seeds), act_bits=args.act_bits, device=device,
-                 perturb=perturb_split, group_by=group_by)
-    if group_by:
-        rows = rows.rename(columns={group_by: "temperature_c"})
+    rows = evaluate_sets(model, sets, load_calibration(folder), bits=args.bits, sigmas=args.sigma_list, snrs=snrs,
+                         seeds=range(args.seed, args.seed + args.seeds), act_bits=args.act_bits, device=device)
     if args.out:
         rows.to_csv(args.out, index=False)
     return {"task": args.task, "split": args.split, "checkpoint": str(folder), "device": device.to_dict(),
@@ -225,10 +222,28 @@ def cmd_evaluate(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _print_evaluate(result: dict[str, Any]) -> None:
-    import pandas as pd
-
     print(f"{result['task']} on the {result['split']} split ({result['checkpoint']})")
     print(pd.DataFrame(result["rows"]).drop(columns=["seconds"]).to_string(index=False))
+
+
+def cmd_experiment(args: argparse.Namespace) -> dict[str, Any]:
+    """Run one of the paper's experiments on a task folder and write results/<task>_<name>.csv."""
+    from memgru.experiments import run_experiment
+    from memgru.export import output_folder
+    from memgru.tasks.registry import results_root
+
+    out = Path(args.out) if args.out else results_root() / f"{args.task}_{args.name}.csv"
+    output_folder(out.resolve().parent)
+    folder = Path(args.checkpoint) if args.checkpoint else task_spec(args.task).pretrained_dir
+    kwargs: dict[str, Any] = {"seeds": args.seeds, "qat_epochs": args.qat_epochs}
+    for key in ("bits", "sigmas", "snrs"):
+        if getattr(args, key) is not None:
+            kwargs[key] = getattr(args, key)
+    rows = run_experiment(args.task, args.name, folder, args.data_dir, progress=None if args.json else print,
+                          **kwargs)
+    rows.to_csv(out, index=False)
+    return {"task": args.task, "experiment": args.name, "csv": str(out),
+            "rows": rows.replace({np.nan: None}).to_dict(orient="records")}
 
 
 def _parser() -> _Parser:
@@ -286,6 +301,20 @@ def _parser() -> _Parser:
     p.add_argument("--out", help="also write the rows as CSV")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(run=cmd_evaluate, show=_print_evaluate, sigma=None)
+
+    p = sub.add_parser("experiment", help="run a paper experiment (bits, sigma, snr) -> results/<task>_<name>.csv")
+    p.add_argument("--task", choices=TASK_NAMES, required=True)
+    p.add_argument("--name", choices=("bits", "sigma", "snr"), required=True)
+    p.add_argument("--checkpoint", help="task folder with the deployed model and float/ (default pretrained/<task>)")
+    p.add_argument("--data-dir", help="built dataset folder (default data/<task>)")
+    p.add_argument("--bits", type=_bits_list, default=None, help="weight bits list (bits experiment)")
+    p.add_argument("--sigmas", type=_sigma_list, default=None, help="sigma list (sigma experiment)")
+    p.add_argument("--snrs", type=_float_list, default=None, help="SNR list in dB (snr experiment)")
+    p.add_argument("--seeds", type=int, default=5, help="device seeds (sigma experiment)")
+    p.add_argument("--qat-epochs", type=int, default=3, help="QAT fine-tuning epochs per precision")
+    p.add_argument("--out", help="CSV path (default results/<task>_<name>.csv)")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.set_defaults(run=cmd_experiment, show=lambda r: print(f"wrote {r['csv']} ({len(r['rows'])} rows)"))
 
     p = sub.add_parser("bench", help="time the crossbar GRU against torch.nn.GRU (paper-sized model)")
     p.add_argument("--repeats", type=int, default=5, help="timed repetitions (median reported)")

@@ -66,16 +66,13 @@ def sweep(
     device: DeviceConfig | None = None,
     perturb: Perturb | None = None,
     progress: Callable[[float], None] | None = None,
-    group_by: str | None = None,
 ) -> pd.DataFrame:
     """The metric for every combination of weight bits, σ, SNR and device seed.
 
     Activations use `act_bits` except for float weights, which are evaluated with float activations
     too (the float reference). `perturb` adds input noise for finite SNRs (required when `snrs` has
     any). Returns one row per setting: weight_bits, act_bits, sigma, snr_db, seed, the metric column
-    (`accuracy` in % or `rmse` in %), n (sequences) and seconds. With `group_by` (a column of
-    `data.meta`, e.g. the ambient temperature) there is one row per setting and group value, the
-    group in a column of that name.
+    (`accuracy` in % or `rmse` in %), n (sequences) and seconds.
     """
     kind = task_kind(data)
     name = "accuracy" if kind == "classification" else "rmse"
@@ -92,16 +89,11 @@ def sweep(
                 raise ValueError("sweeping input SNR needs the task's perturb function")
             split = noisy.setdefault((snr, seed), perturb(data, float(snr), seed))
         chip = chip_model(model, b, a, sigma, seed, calibration, device)
-        out = predict(chip, split.x)
-        groups = [(None, np.ones(len(split), bool))] if group_by is None else [
-            (g, (split.meta[group_by] == g).to_numpy()) for g in sorted(split.meta[group_by].unique())
-        ]
-        seconds = time.perf_counter() - start
-        for g, mask in groups:
-            row = {"weight_bits": b, "act_bits": a, "sigma": sigma, "snr_db": snr, "seed": seed,
-                   name: metric(kind, out[torch.from_numpy(mask)], split.y[mask]), "n": int(mask.sum()),
-                   "seconds": seconds}
-            rows.append(row if group_by is None else {group_by: g, **row})
+        rows.append({
+            "weight_bits": b, "act_bits": a, "sigma": sigma, "snr_db": snr, "seed": seed,
+            name: metric(kind, predict(chip, split.x), split.y), "n": len(split),
+            "seconds": time.perf_counter() - start,
+        })
         if progress:
             progress((i + 1) / len(grid))
     return pd.DataFrame(rows)

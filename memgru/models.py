@@ -22,8 +22,8 @@ from torch import nn
 from memgru.config import ModelConfig
 
 
-class GRUClassifier(nn.Module):
-    """Stacked GRU over [B, T, F] features, pooled over time, then a linear head -> logits [B, C]."""
+class _GRUBackbone(nn.Module):
+    """Stacked GRU (batch first), dropout and a linear head: what both GRU task models share."""
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
@@ -32,6 +32,10 @@ class GRUClassifier(nn.Module):
                           dropout=cfg.dropout if cfg.layers > 1 else 0.0)
         self.drop = nn.Dropout(cfg.dropout)
         self.head = nn.Linear(cfg.hidden, cfg.n_outputs)
+
+
+class GRUClassifier(_GRUBackbone):
+    """Stacked GRU over [B, T, F] features, pooled over time, then a linear head -> logits [B, C]."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits [B, C] for inputs [B, T, F]."""
@@ -40,16 +44,8 @@ class GRUClassifier(nn.Module):
         return self.head(self.drop(pooled))
 
 
-class GRURegressor(nn.Module):
+class GRURegressor(_GRUBackbone):
     """Stacked GRU with a linear head at every step: [B, T, F] -> [B, T, n_outputs] (e.g. SOC per second)."""
-
-    def __init__(self, cfg: ModelConfig) -> None:
-        super().__init__()
-        self.cfg = cfg
-        self.gru = nn.GRU(cfg.n_features, cfg.hidden, cfg.layers, batch_first=True,
-                          dropout=cfg.dropout if cfg.layers > 1 else 0.0)
-        self.drop = nn.Dropout(cfg.dropout)
-        self.head = nn.Linear(cfg.hidden, cfg.n_outputs)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Per-step outputs [B, T, n_outputs] for inputs [B, T, F]."""

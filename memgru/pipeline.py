@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 
 from memgru.checkpoint import load_checkpoint, save_checkpoint
 from memgru.config import FLOAT_BITS, DeviceConfig, ExperimentConfig, ModelConfig, TrainConfig
 from memgru.errors import MemgruError
-from memgru.evaluate import chip_model
+from memgru.evaluate import chip_model, sweep
 from memgru.layers import crossbar_layers
 from memgru.models import build_model, count_parameters
 from memgru.tasks.common import SequenceSet
@@ -81,7 +82,7 @@ def train_task(
     """
     io = task_io(task)
     data_dir = io.data_dir(data_dir)
-    train, val, test = (io.load_split(data_dir, s) for s in ("train", "val", "test"))
+    train, val = (io.load_split(data_dir, s) for s in ("train", "val"))
     model_cfg = exp.model
     if model_cfg.n_features != train.x.shape[-1]:
         raise MemgruError(
@@ -109,14 +110,14 @@ def train_task(
         plain = plain_copy(trained, model_cfg)
         metrics = {
             "val": evaluate_model(plain, val)[1],
-            "test": evaluate_model(plain, test)[1],
+            "test": test_metrics(plain, io.evaluation_sets(data_dir)),
             "metric": task_spec(task).metric,
             "epochs_run": len(history),
             "train_minutes": round(minutes, 2),
             "parameters": count_parameters(plain),
         }
         extra = {"stats": stats, "labels": list(io.labels) if io.labels else None, "train": cfg.to_dict(),
-                 "run": run, "metrics": metrics, "splits": {"train": len(train), "val": len(val), "test": len(test)}}
+                 "run": run, "metrics": metrics, "splits": {"train": len(train), "val": len(val)}}
         save_checkpoint(folder, plain, model_cfg, task=task, extra=extra)
         save_calibration(folder, val, seed=cfg.seed)
         summary["runs"][run] = {"folder": str(folder), **metrics}
@@ -157,35 +158,74 @@ def predict_file(
     seed: int = 0,
     device: DeviceConfig | None = None,
 ) -> dict[str, Any]:
-    """Predict on a user's file with the task's checkpoint at a hardware setting (the CLI's `predict`).
-
-    Classification: probabilities averaged over the file's windows. SOC: the SOC trace in % and,
-    when the file has the truth, the RMSE in percentage points.
-    """
+    """Predict on a user's file with the task's checkpoint at a hardware setting (the CLI's `predict`)."""
     folder = Path(checkpoint) if checkpoint else task_spec(task).pretrained_dir
     model, config = load_checkpoint(folder, task=task)
-    io = task_io(task)
-    user: UserInput = io.read_input(Path(path), config["extra"]["stats"])
-    x = user.x if snr_db is None else input_noise(user.x, snr_db, seed)
+    user = task_io(task).read_input(Path(path), config["extra"]["stats"])
     chip = deployed_model(model, folder, weight_bits, act_bits, sigma, seed, device)
-    out = predict(chip, x)
-    result: dict[str, Any] = {"task": task, "weight_bits": weight_bits, "act_bits": act_bits, "sigma": sigma,
-                              "snr_db": snr_db, "seed": seed, "file": Path(path).name, "input": user.info}
-    if io.labels:
+    setting = {"weight_bits": weight_bits, "act_bits": act_bits, "sigma": sigma, "snr_db": snr_db, "seed": seed}
+    return {"task": task, **setting, "file": Path(path).name, **prediction(task, chip, user, snr_db, seed)}
+
+
+def prediction(task: str, model: nn.Module, user: UserInput, snr_db: float | None = None, seed: int = 0
+               ) -> dict[str, Any]:
+    """What `model` (float or programmed) says about a prepared user input.
+
+    Classification: `label`, `probabilities` {label: p} averaged over the file's windows, `windows`,
+    `truth` (from the file name, or None). SOC: `soc` (the trace in %, one value per second) and
+    `rmse` (percentage points, None without truth in the file). `snr_db` adds white noise to the
+    model inputs first (seeded). `input` carries the reader's facts about the file.
+    """
+    x = user.x if snr_db is None else input_noise(user.x, snr_db, seed)
+    out = predict(model, x)
+    labels = task_io(task).labels
+    result: dict[str, Any] = {"input": user.info}
+    if labels:
         probs = torch.softmax(out, dim=-1).mean(dim=0)
-        result["label"] = io.labels[int(probs.argmax())]
-        result["probabilities"] = {lab: float(p) for lab, p in zip(io.labels, probs, strict=True)}
+        result["label"] = labels[int(probs.argmax())]
+        result["probabilities"] = {lab: float(p) for lab, p in zip(labels, probs, strict=True)}
         result["windows"] = len(x)
         result["truth"] = user.truth
-    else:
-        soc = out.reshape(-1).clamp(0, 1).numpy()
-        result["soc"] = [round(float(v) * 100, 3) for v in soc]
-        result["rmse"] = None
-        if user.truth is not None:
-            result["rmse"] = float(np.sqrt(np.mean((soc - user.truth) ** 2)) * 100)
+        return result
+    soc = out.reshape(-1).clamp(0, 1).numpy()
+    result["soc"] = [round(float(v) * 100, 3) for v in soc]
+    result["rmse"] = None if user.truth is None else float(np.sqrt(np.mean((soc - user.truth) ** 2)) * 100)
     return result
 
 
-def split_metric(model: nn.Module, data: SequenceSet) -> float:
-    """Accuracy (%) or RMSE (%) of `model` on a split."""
-    return metric(task_kind(data), predict(model, data.x), data.y)
+def subset(data: SequenceSet, limit: int | None) -> SequenceSet:
+    """At most `limit` sequences of `data` (a seeded random choice kept in the original order)."""
+    if limit is None or len(data) <= limit:
+        return data
+    pick = np.sort(np.random.default_rng(0).choice(len(data), size=limit, replace=False))
+    return SequenceSet(data.x[pick], data.y[pick], data.meta.iloc[pick].reset_index(drop=True))
+
+
+def evaluate_sets(
+    model: nn.Module,
+    sets: list[tuple[dict[str, Any], SequenceSet]],
+    calibration: np.ndarray,
+    limit: int | None = None,
+    progress: Callable[[float], None] | None = None,
+    **grid: Any,
+) -> pd.DataFrame:
+    """`memgru.evaluate.sweep` over each evaluation set (group columns added, e.g. `temperature_c`).
+
+    `grid` takes sweep's settings (bits, sigmas, snrs, seeds, act_bits, device); input noise uses
+    `perturb_split`. `limit` caps the sequences per set; `progress` gets the fraction done.
+    """
+    tables = []
+    for i, (group, data) in enumerate(sets):
+        step = None if progress is None else (lambda f, i=i: progress((i + f) / len(sets)))
+        rows = sweep(model, subset(data, limit), calibration, perturb=perturb_split, progress=step, **grid)
+        tables.append(rows.assign(**group))
+    return pd.concat(tables, ignore_index=True)
+
+
+def test_metrics(model: nn.Module, sets: list[tuple[dict[str, Any], SequenceSet]]) -> float | dict[str, float]:
+    """The metric on the evaluation sets: one number, or one per group (e.g. 'temperature_c=25.0')."""
+    values = {
+        ",".join(f"{k}={v}" for k, v in group.items()): metric(task_kind(data), predict(model, data.x), data.y)
+        for group, data in sets
+    }
+    return values[""] if list(values) == [""] else values

@@ -157,7 +157,7 @@ def _matrix_heatmap(
     outs = block.out_offset + np.arange(z.shape[0])[::k]
     rows = block.row_offset + np.arange(z.shape[1])[::k]
     if k > 1:
-        title += f" (every {k}th row and column)"
+        title += f" (1 in {k} rows and columns shown)"
     fig = go.Figure(go.Heatmap(
         z=np.round(z[::k, ::k].T, 4), x=outs, y=rows, colorscale=colorscale, zmin=zmin, zmax=zmax, zmid=zmid,
         colorbar={"title": {"text": colorbar}},
@@ -165,11 +165,15 @@ def _matrix_heatmap(
     ))
     x_lo, x_hi = block.out_offset, block.out_offset + z.shape[0]
     y_lo, y_hi = block.row_offset, block.row_offset + z.shape[1]
-    for x in range((x_lo // block.tile_outputs + 1) * block.tile_outputs, x_hi, block.tile_outputs):
-        fig.add_vline(x=x - 0.5, line={"color": "black", "dash": "dot", "width": 1})
-    for y in range((y_lo // block.tile_rows + 1) * block.tile_rows, y_hi, block.tile_rows):
-        fig.add_hline(y=y - 0.5, line={"color": "black", "dash": "dot", "width": 1})
-    fig.update_layout(title=title, xaxis_title="column pair (output)", yaxis_title="row (input)",
+    line = {"color": "black", "dash": "dot", "width": 1}
+    # One layout update with all boundaries (add_vline per line is slow: ~25 ms each).
+    shapes = [{"type": "line", "xref": "x", "yref": "paper", "x0": x - 0.5, "x1": x - 0.5, "y0": 0, "y1": 1,
+               "line": line}
+              for x in range((x_lo // block.tile_outputs + 1) * block.tile_outputs, x_hi, block.tile_outputs)]
+    shapes += [{"type": "line", "xref": "paper", "yref": "y", "x0": 0, "x1": 1, "y0": y - 0.5, "y1": y - 0.5,
+                "line": line}
+               for y in range((y_lo // block.tile_rows + 1) * block.tile_rows, y_hi, block.tile_rows)]
+    fig.update_layout(shapes=shapes, title=title, xaxis_title="column pair (output)", yaxis_title="row (input)",
                       margin={"t": 50, "b": 40, "l": 50, "r": 10})
     fig.update_yaxes(autorange="reversed")
     return fig

@@ -15,7 +15,8 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_crossbar_json_summary(capsys):
-    assert main(["crossbar", "--task", "soc", "--weight-bits", "6", "--sigma", "0.05", "--preset", "rram_1t1r", "--json"]) == 0
+    args = ["crossbar", "--task", "soc", "--weight-bits", "6", "--sigma", "0.05", "--preset", "rram_1t1r", "--json"]
+    assert main(args) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["quant"]["weight_bits"] == 6 and doc["device"]["prog_sigma"] == 0.05
     assert {"gru.ih_l0", "gru.hh_l0", "head.weight"} <= set(doc["matrices"])

@@ -36,7 +36,7 @@ import soundfile as sf
 import soxr
 
 from memgru.errors import MemgruError
-from memgru.tasks.common import SequenceSet, write_json
+from memgru.tasks.common import SequenceSet, read_user_file, write_json
 
 SAMPLE_RATE = 22050
 """Sample rate (Hz) every recording is resampled to."""
@@ -155,16 +155,7 @@ def read_audio_file(path: str | Path, *, max_bytes: int = MAX_FILE_BYTES) -> tup
 
 def read_bytes_checked(path: Path, *, max_bytes: int = MAX_FILE_BYTES) -> bytes:
     """Content of a user file after checking that it exists, is not empty and is at most `max_bytes`."""
-    if not path.is_file():
-        raise MemgruError(f"audio file not found: {path}")
-    size = path.stat().st_size
-    if size == 0:
-        raise MemgruError(f"{path.name} is empty (0 bytes)")
-    if size > max_bytes:
-        raise MemgruError(
-            f"{path.name} is {size / 2**20:.1f} MiB, over the {max_bytes / 2**20:.0f} MiB limit"
-        )
-    return path.read_bytes()
+    return read_user_file(path, max_bytes, "audio")
 
 
 def decode_audio(data: bytes, *, name: str = "audio") -> tuple[np.ndarray, AudioInfo]:
@@ -513,9 +504,7 @@ def read_urbansound8k_metadata(data_root: str | Path) -> pd.DataFrame:
     root = Path(data_root)
     csv = root / "metadata" / "UrbanSound8K.csv"
     if not csv.is_file():
-        raise MemgruError(
-            f"no UrbanSound8K metadata at {csv} (expected the standard layout audio/foldN, metadata/)"
-        )
+        raise MemgruError(f"no UrbanSound8K metadata at {csv} (expected the standard layout audio/foldN, metadata/)")
     meta = pd.read_csv(csv)
     missing = [c for c in US8K_COLUMNS if c not in meta.columns]
     if missing:
@@ -581,9 +570,7 @@ def load_urbansound8k(
     root = Path(data_root)
     config = config or FeatureConfig()
     cache = cache or FeatureCache(max_items=0)
-    parts = urbansound8k_partition(
-        read_urbansound8k_metadata(root), protocol=protocol, test_fold=test_fold, seed=seed
-    )
+    parts = urbansound8k_partition(read_urbansound8k_metadata(root), protocol=protocol, test_fold=test_fold, seed=seed)
     raw: dict[str, np.ndarray] = {}
     for split, rows in parts.items():
         feats = np.empty((len(rows), config.n_frames, config.n_features), np.float32)

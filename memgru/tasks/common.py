@@ -60,6 +60,31 @@ class SequenceSet:
         return cls(x=x, y=y, meta=pd.read_csv(csv))
 
 
+def read_user_file(path: str | Path, max_bytes: int, what: str) -> bytes:
+    """The bytes of a user's `what` file (e.g. "audio", "track", "SOC CSV") after checking, before any
+    parsing, that it exists, is not empty and is at most `max_bytes` long."""
+    path = Path(path)
+    if not path.is_file():
+        raise MemgruError(f"{what} file not found: {path}")
+    size = path.stat().st_size
+    if size == 0:
+        raise MemgruError(f"{path.name} is empty (0 bytes)")
+    if size > max_bytes:
+        raise MemgruError(f"{path.name} is {size / 2**20:.1f} MiB, over the {max_bytes / 2**20:.0f} MiB limit "
+                          f"for {what} files")
+    return path.read_bytes()
+
+
+def decode_text(raw: bytes, name: str, expected: str) -> str:
+    """UTF-8 text of a user's file, or a clear error when it is binary or another encoding."""
+    if b"\x00" in raw[:65536]:
+        raise MemgruError(f"{name} is a binary file, not {expected}")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise MemgruError(f"{name} is not UTF-8 text (bad byte at offset {err.start}), so not {expected}") from None
+
+
 def write_json(path: str | Path, obj: object) -> None:
     """Write `obj` as indented, key-sorted JSON (stable bytes for the same content)."""
     path = Path(path)

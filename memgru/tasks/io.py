@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from memgru.tasks.common import SequenceSet
-from memgru.tasks.registry import REPO_ROOT, task_spec
+from memgru.tasks.registry import data_root, task_spec
 
 TRAJECTORY_LABELS = ("true", "false")
 """Trajectory classes: 0 = a real track, 1 = a false (spoofed / synthetic) track."""
@@ -52,10 +53,21 @@ class TaskIO:
     """read_input(path, stats) -> UserInput (validates the file; MemgruError on bad input)."""
     labels: tuple[str, ...] | None
     """Class names (None for regression)."""
+    test_sets: Callable[[Path], list[tuple[dict[str, Any], SequenceSet]]] | None = None
+    """The held-out evaluation sets with their group labels (default: the test split, one group)."""
+
+    def evaluation_sets(self, data_dir: Path) -> list[tuple[dict[str, Any], SequenceSet]]:
+        """[(group columns, data)]: what the paper-style tables are measured on."""
+        if self.test_sets is not None:
+            return self.test_sets(data_dir)
+        return [({}, self.load_split(data_dir, "test"))]
+
+    dataset: str = ""
+    """Folder name of the default built dataset under `<repo>/data/` (default: the task name)."""
 
     def data_dir(self, override: str | Path | None = None) -> Path:
-        """Where the built dataset lives: `override`, else `<repo>/data/<task>`."""
-        return Path(override) if override else REPO_ROOT / "data" / self.name
+        """Where the built dataset lives: `override`, else `data_root()/<dataset>`."""
+        return Path(override) if override else data_root() / (self.dataset or self.name)
 
 
 def _trajectory() -> TaskIO:
@@ -85,6 +97,17 @@ def _soc() -> TaskIO:
                 "notes": list(inp.record.notes)}
         return UserInput(x=inp.x, info=info, truth=inp.record.soc)
 
+    def fuds_traces(data_dir: Path) -> list[tuple[dict[str, Any], SequenceSet]]:
+        """Each whole FUDS test recording (one sequence of ~23,500 s) at each test temperature."""
+        stats = mod.load_stats(Path(data_dir))
+        sets = []
+        for ambient in mod.TEST_TEMPERATURES_C:
+            record = mod.load_trace(Path(data_dir), mod.TEST_CYCLE, ambient)
+            meta = pd.DataFrame({"recording": [mod.recording_name(mod.TEST_CYCLE, ambient)]})
+            sets.append(({"temperature_c": ambient},
+                         SequenceSet(mod.featurise(record.frame, stats)[None], record.soc[None], meta)))
+        return sets
+
     return TaskIO(
         name="soc",
         build=lambda out_dir, seed=0, **kw: mod.build_dataset(Path(out_dir), seed=seed, **kw),
@@ -92,6 +115,7 @@ def _soc() -> TaskIO:
         stats=lambda d: {"norm_stats": mod.load_stats(Path(d))},
         read_input=read,
         labels=None,
+        test_sets=fuds_traces,
     )
 
 
@@ -110,6 +134,7 @@ def _audio() -> TaskIO:
         stats=lambda d: {"norm_stats": mod.load_stats(Path(d)).to_dict()},
         read_input=read,
         labels=tuple(mod.LABELS),
+        dataset="audio-demo",
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,25 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 """The source checkout (pretrained/, assets/, results/ live here)."""
 
 
+def _root(variable: str, default: str) -> Path:
+    return Path(os.environ.get(variable) or REPO_ROOT / default)
+
+
+def pretrained_root() -> Path:
+    """Folder with one trained task folder per task (`MEMGRU_PRETRAINED_DIR`, default `<repo>/pretrained`)."""
+    return _root("MEMGRU_PRETRAINED_DIR", "pretrained")
+
+
+def results_root() -> Path:
+    """Folder of the experiment CSVs (`MEMGRU_RESULTS_DIR`, default `<repo>/results`)."""
+    return _root("MEMGRU_RESULTS_DIR", "results")
+
+
+def data_root() -> Path:
+    """Folder of the built datasets (`MEMGRU_DATA_DIR`, default `<repo>/data`)."""
+    return _root("MEMGRU_DATA_DIR", "data")
+
+
 @dataclass(frozen=True)
 class TaskSpec:
     """What memgru needs to know about a task before any data is loaded."""
@@ -33,17 +53,22 @@ class TaskSpec:
     @property
     def pretrained_dir(self) -> Path:
         """Folder of the bundled pretrained checkpoint."""
-        return REPO_ROOT / "pretrained" / self.name
+        return pretrained_root() / self.name
 
+
+PAPER_AUDIO_MODEL = ModelConfig(kind="gru_classifier", n_features=64, n_outputs=10, hidden=384, layers=2)
+"""The paper's ~1.4 M-parameter audio GRU (2 x 384); the default audio model is its lite version (2 x 128)."""
 
 SPECS = {
     "audio": TaskSpec(
-        "audio", ModelConfig(kind="gru_classifier", n_features=64, n_outputs=10, hidden=384, layers=2), "accuracy"
+        "audio", ModelConfig(kind="gru_classifier", n_features=64, n_outputs=10, hidden=128, layers=2), "accuracy"
     ),
     "trajectory": TaskSpec(
         "trajectory", ModelConfig(kind="gru_classifier", n_features=13, n_outputs=2, hidden=128, layers=2), "accuracy"
     ),
-    "soc": TaskSpec("soc", ModelConfig(kind="gru_regressor", n_features=3, n_outputs=1, hidden=64, layers=2, dropout=0.0), "rmse"),
+    "soc": TaskSpec(
+        "soc", ModelConfig(kind="gru_regressor", n_features=3, n_outputs=1, hidden=64, layers=2, dropout=0.0), "rmse"
+    ),
 }
 
 

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from memgru.errors import MemgruError
+from memgru.tasks.common import decode_text, read_user_file
 
 REQUIRED_COLUMNS = ("time_s", "current_a", "voltage_v", "temperature_c")
 """Columns every SOC CSV must have."""
@@ -79,20 +80,8 @@ class SocRecord:
 
 def _read_text(path: Path, max_bytes: int) -> str:
     """Return the file's text after the size, emptiness and binary checks (before any parsing)."""
-    if not path.is_file():
-        raise MemgruError(f"no such file: {path}")
-    size = path.stat().st_size
-    if size == 0:
-        raise MemgruError(f"{path.name} is empty; expected a CSV with columns {', '.join(REQUIRED_COLUMNS)}")
-    if size > max_bytes:
-        raise MemgruError(f"{path.name} is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:.0f} MB limit for SOC CSVs")
-    raw = path.read_bytes()
-    if b"\x00" in raw[:8192]:
-        raise MemgruError(f"{path.name} is not a text CSV file (it contains binary data)")
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        raise MemgruError(f"{path.name} is not a UTF-8 text CSV file (bad byte at offset {err.start})") from None
+    expected = f"a CSV with columns {', '.join(REQUIRED_COLUMNS)}"
+    return decode_text(read_user_file(path, max_bytes, "SOC CSV"), path.name, expected)
 
 
 def _parse(text: str, name: str) -> pd.DataFrame:

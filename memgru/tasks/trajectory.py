@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 from memgru.errors import MemgruError
-from memgru.tasks.common import SequenceSet, write_json
+from memgru.tasks.common import SequenceSet, decode_text, read_user_file, write_json
 from memgru.tasks.trajectory_fakes import FAMILIES, G, make_fake, make_fakes
 from memgru.tasks.trajectory_tracks import (
     ALT,
@@ -448,15 +448,7 @@ _ALIASES = {"time": "timestamp", "t": "timestamp", "lat": "latitude", "lon": "lo
 
 def _read_text(path: Path) -> str:
     """The file's text, refusing oversized, compressed-bomb and binary files before any parsing."""
-    if not path.is_file():
-        raise MemgruError(f"no such track file: {path}")
-    size = path.stat().st_size
-    if size > MAX_USER_FILE_BYTES:
-        raise MemgruError(f"{path.name} is {size / 2**20:.0f} MB; track files are limited to "
-                          f"{MAX_USER_FILE_BYTES // 2**20} MB")
-    if size == 0:
-        raise MemgruError(f"{path.name} is empty")
-    raw = path.read_bytes()
+    raw = read_user_file(path, MAX_USER_FILE_BYTES, "track")
     if raw[:2] == b"\x1f\x8b":
         try:
             with gzip.GzipFile(fileobj=io.BytesIO(raw)) as gz:
@@ -465,12 +457,7 @@ def _read_text(path: Path) -> str:
             raise MemgruError(f"{path.name} is not a readable gzip file ({err})") from err
         if len(raw) > MAX_USER_FILE_BYTES:
             raise MemgruError(f"{path.name} unpacks to more than {MAX_USER_FILE_BYTES // 2**20} MB")
-    if b"\x00" in raw[:65536]:
-        raise MemgruError(f"{path.name} is a binary file, not a CSV or JSON track")
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        raise MemgruError(f"{path.name} is not UTF-8 text, so not a CSV or JSON track") from err
+    return decode_text(raw, path.name, "a CSV or JSON track")
 
 
 def _parse_table(text: str, name: str) -> pd.DataFrame:

@@ -4,6 +4,13 @@ checkpoint with test data, results CSVs and training logs written by the tests t
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -98,3 +105,78 @@ def logs(folders: dict[str, Path]) -> Path:
     write_log(folder, "float")
     write_log(folder, "noise", epochs=3)
     return folder
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_app(env: dict[str, str], log: Path) -> tuple[subprocess.Popen, str]:
+    """`streamlit run app.py` on a free loopback port; returns the process and its URL once healthy."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port",
+           str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
+    with open(log, "w") as out:
+        proc = subprocess.Popen(cmd, cwd=APP_ROOT, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited with {proc.returncode}: {log.read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.read() == b"ok":
+                    return proc, url
+        except OSError:
+            time.sleep(0.5)
+    proc.kill()
+    raise RuntimeError(f"streamlit did not become healthy in 90 s: {log.read_text()[-2000:]}")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The app serving test folders: soc training logs, audio results, no checkpoints."""
+    root = tmp_path_factory.mktemp("app")
+    env = {}
+    for name in ("pretrained", "results", "data"):
+        (root / name).mkdir()
+        env[f"MEMGRU_{name.upper()}_DIR"] = str(root / name)
+    write_log(root / "pretrained" / "soc", "float")
+    write_log(root / "pretrained" / "soc", "noise")
+    results_frame().to_csv(root / "results" / "audio_bits.csv", index=False)
+    proc, url = start_app(env, root / "streamlit.log")
+    yield url
+    stop(proc)
+
+
+@pytest.fixture(scope="module")
+def start() -> Iterator:
+    """`start_app` for a test that needs its own server; every server started is stopped afterwards."""
+    procs = []
+
+    def run(env: dict[str, str], log: Path) -> str:
+        proc, url = start_app(env, log)
+        procs.append(proc)
+        return url
+
+    yield run
+    for proc in procs:
+        stop(proc)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """Keep each phase's report on the test item (the browser `page` fixture screenshots failures)."""
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from streamlit.testing.v1 import AppTest
 from memgru.checkpoint import read_config
 from memgru.config import ModelConfig
 from memgru.models import build_model, count_parameters
+from memgru.tasks.registry import task_spec
 
 APP_ROOT = Path(__file__).resolve().parents[2]
 
@@ -53,7 +55,7 @@ def test_home_without_checkpoints(folders):
     table = at.dataframe[0].value
     assert table["task"].tolist() == ["audio", "trajectory", "soc"]
     assert set(table["weights"]) == {"none yet (pages use a random init)"}
-    assert table.loc[0, "parameters"] == 1409290  # the paper-sized audio GRU
+    assert table.loc[0, "parameters"] == 174858  # the lite audio GRU (2 x 128)
     assert "No pretrained checkpoints" in at.info[0].value
     assert not at.error
 
@@ -93,12 +95,13 @@ def test_impossible_session_state_gives_an_error_and_is_reset(folders):
 
 
 def test_crossbar_page_follows_the_controls(folders):
+    hidden = task_spec("soc").model.hidden
     at = run(CROSSBAR, xb_task="soc", xb_matrix="hh_l0")
     assert "random init" in at.warning[0].value
     assert len(at.get("plotly_chart")) == 5
     assert {b.key for b in at.get("download_button")} >= {"xb_map_csv", "xb_map_npz", "xb_gpos_html", "xb_gpos_csv"}
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Matrix (outputs × rows)"] == "384 × 128"
+    assert metrics["Matrix (outputs × rows)"] == f"{3 * hidden} × {hidden}"  # W_hh: 3 gates x H, H inputs
     g_before, err_before = values(figure(at)["data"][0]["z"]), metrics["Weight error (rms)"]
 
     at.sidebar.slider(key="sigma").set_value(0.1).run()
@@ -108,11 +111,12 @@ def test_crossbar_page_follows_the_controls(folders):
     at.selectbox(key="xb_gate").set_value("z").run()
     g_plus = figure(at)
     assert "gate z" in g_plus["layout"]["title"]["text"]
-    assert values(g_plus["data"][0]["x"]).tolist() == list(range(128, 256))  # gate z: outputs H..2H-1
+    assert values(g_plus["data"][0]["x"]).tolist() == list(range(hidden, 2 * hidden))  # gate z: outputs H..2H-1
     tiles = at.selectbox(key="xb_tile").options
-    assert len(tiles) == 1 + 2  # whole gate + (1 row tile x 2 column tiles of 64 outputs)
-    at.selectbox(key="xb_tile").set_value(tiles[2]).run()
-    assert "row tile 0, column tile 3" in figure(at)["layout"]["title"]["text"]
+    col_tiles = range(hidden // 64, math.ceil(2 * hidden / 64))  # 64 outputs (128 columns) per array
+    assert len(tiles) == 1 + math.ceil(hidden / 128) * len(col_tiles)
+    at.selectbox(key="xb_tile").set_value(tiles[-1]).run()
+    assert f"column tile {col_tiles[-1]})" in figure(at)["layout"]["title"]["text"]
 
     at.sidebar.select_slider(key="weight_bits").set_value(8).run()  # 128 states needed, 32 on the device
     assert at.selectbox(key="xb_slice").options == ["0", "1"]
@@ -132,7 +136,7 @@ def test_quantization_page_without_results_says_what_to_run(folders):
     at = run(QUANT)
     assert "No precomputed results for audio" in at.info[0].value
     assert "python -m memgru evaluate --task audio" in at.info[0].value
-    assert "trained checkpoint" in at.info[1].value and "test split" in at.info[1].value
+    assert "trained checkpoint" in at.info[1].value and "python -m memgru data audio-demo" in at.info[1].value
     assert not at.get("plotly_chart")
 
 
@@ -148,7 +152,7 @@ def test_quantization_curves_mark_the_current_setting(results):
     assert figure(at)["layout"]["shapes"][0]["x0"] == "float"
     at.selectbox(key="q_results_axis").set_value("sigma").run()
     fig = figure(at)
-    assert fig["layout"]["shapes"][0]["x0"] == 0.02 and fig["data"][0]["x"] == [0.0, 0.05]
+    assert fig["layout"]["shapes"][0]["x0"] == 0.02 and values(fig["data"][0]["x"]).tolist() == [0.0, 0.05]
 
 
 def test_quantization_upload_good_and_bad(folders, results_table: pd.DataFrame):
@@ -170,16 +174,24 @@ def test_quantization_live_recomputation(trained):
     assert not at.exception and not at.error
     fig = figure(at)
     assert fig["data"][0]["x"] == ["2", "4", "6", "8", "float"]
-    assert "10 settings, 24 test sequences" in at.caption[-1].value  # 5 bit widths x 2 device seeds
+    assert "10 settings × sets, 240 sequences" in at.main.caption[-1].value  # 5 bit widths x 2 seeds x 24
     at.radio(key="q_live_sweep").set_value("sigma").run()
     at.button(key="q_live_run").click().run()
-    assert figure(at)["data"][0]["x"] == [0.0, 0.01, 0.02, 0.05, 0.1]
+    assert values(figure(at)["data"][0]["x"]).tolist() == [0.0, 0.01, 0.02, 0.05, 0.1]
+    at.radio(key="q_live_sweep").set_value("snr_db").run()
+    at.button(key="q_live_run").click().run()
+    assert values(figure(at)["data"][0]["x"]).tolist() == [0, 5, 10, 20, 30, 40]  # 'clean' has no x
+    at.sidebar.select_slider(key="snr_db").set_value(20).run()
+    assert figure(at)["layout"]["shapes"][0]["x0"] == 20
+    at.radio(key="q_live_sweep").set_value("weight_bits").run()
+    at.multiselect(key="q_live_bits").set_value([]).run()
+    at.button(key="q_live_run").click().run()
+    assert "Pick at least one weight bit width" in errors(at)
 
 
 def test_training_page(logs: Path, folders):
     at = run(TRAINING)
-    assert "No training logs for audio" in at.info[0].value
-    at.selectbox(key="t_task").set_value("soc").run()
+    assert at.selectbox(key="t_task").value == "soc"  # the first task with logs
     fig = figure(at)
     assert len(fig["data"]) == 6 and fig["data"][3]["name"] == "noise · train loss"
     assert values(fig["data"][3]["x"]).tolist() == [1, 2, 3]
@@ -188,6 +200,8 @@ def test_training_page(logs: Path, folders):
     (logs / "log_noise.jsonl").write_text("garbage\n")
     at.run()
     assert "line 1 is not JSON" in errors(at)
+    at.selectbox(key="t_task").set_value("audio").run()
+    assert "No training logs for audio" in at.info[0].value
 
 
 @pytest.mark.parametrize("page", [HOME, CROSSBAR, QUANT, TRAINING])

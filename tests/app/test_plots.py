@@ -32,9 +32,9 @@ from ui.sources import (
     checkpoint_status,
     live_inputs_missing,
     load_model,
-    load_split,
     parse_results,
     read_training_log,
+    recompute,
     training_logs,
 )
 
@@ -104,7 +104,7 @@ def test_big_heatmaps_are_strided_and_say_so():
     pm_big = program(torch.randn(1152, 384), None, QuantConfig(weight_bits=4), DeviceConfig.ideal(), seed=0)
     fig = conductance_heatmap(crossbar_block(pm_big), "neg")
     assert np.asarray(fig.data[0].z).shape == (384 // 3, 1152 // 3)
-    assert "every 3th row and column" in fig.layout.title.text
+    assert "1 in 3 rows and columns shown" in fig.layout.title.text
 
 
 def test_stuck_map_marks_every_stuck_device(pm):
@@ -212,11 +212,19 @@ def test_load_model_prefers_the_checkpoint_and_seeds_the_random_init(trained: Pa
     assert torch.equal(torch.random.get_rng_state(), state)  # global RNG untouched
 
 
-def test_live_inputs(trained: Path, folders):
+def test_live_inputs_and_recompute(trained: Path, folders):
     assert live_inputs_missing("trajectory") == []
     missing = live_inputs_missing("soc")
-    assert len(missing) == 3 and "trained checkpoint" in missing[0] and "test split" in missing[2]
-    assert load_split("trajectory", "test").x.shape == (24, 6, 3)
+    assert len(missing) == 2 and "trained checkpoint" in missing[0] and "memgru data soc" in missing[1]
+    model, _ = load_model("trajectory")
+    seen = []
+    rows = recompute("trajectory", model, "snr_db", [None, 0.0], weight_bits=6, act_bits=8, sigma=0.02, snr_db=None,
+                     seeds=range(3, 5), device=DeviceConfig.rram_1t1r(), limit=10, progress=seen.append)
+    assert rows[["weight_bits", "act_bits", "sigma", "seed"]].drop_duplicates().values.tolist() == [
+        [6, 8, 0.02, 3], [6, 8, 0.02, 4]]
+    assert rows["snr_db"].isna().sum() == 2 and (rows["snr_db"] == 0).sum() == 2
+    assert (rows["n"] == 10).all() and seen[-1] == 1.0 and len(seen) == 4
+    assert rows["accuracy"].between(0, 100).all()
 
 
 def test_settings_from_widget_values():

@@ -140,9 +140,9 @@ def test_soc_that_contradicts_the_current_sign_is_rejected(tmp_path):
     [
         (b"", "is empty"),
         (b"time_s,current_a,voltage_v,temperature_c\n", "no data rows"),
-        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)), "binary data"),
-        ("time_s,current_a\n0,1\n".encode("utf-16"), "binary data"),
-        (b"time_s,current_a,voltage_v,temperature_c\n0,1,3.7,\xff\xfe25\n", "not a UTF-8"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)), "is a binary file"),
+        ("time_s,current_a\n0,1\n".encode("utf-16"), "is a binary file"),
+        (b"time_s,current_a,voltage_v,temperature_c\n0,1,3.7,\xff\xfe25\n", "not UTF-8 text"),
         (b'time_s,current_a,voltage_v,temperature_c\n0,1,"3.7,25\n', "not a well-formed CSV"),
     ],
 )
@@ -156,12 +156,12 @@ def test_bad_bytes_give_one_clear_error(tmp_path, content, message):
 def test_size_limit_is_checked_before_reading(tmp_path, monkeypatch):
     path = write_csv(tmp_path / "big.csv", BASE)
     monkeypatch.setattr(Path, "read_bytes", lambda self: pytest.fail("file was read despite the size limit"))
-    with pytest.raises(MemgruError, match="over the 0 MB limit"):
+    with pytest.raises(MemgruError, match="over the 0 MiB limit"):
         read_soc_csv(path, max_bytes=100)
 
 
 def test_missing_file(tmp_path):
-    with pytest.raises(MemgruError, match="no such file"):
+    with pytest.raises(MemgruError, match="file not found"):
         read_soc_csv(tmp_path / "nope.csv")
 
 

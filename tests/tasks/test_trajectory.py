@@ -361,7 +361,7 @@ def test_user_file_refused_by_size_and_content(tmp_path, stats):
     big = tmp_path / "big.csv"
     with big.open("wb") as f:
         f.truncate(tr.MAX_USER_FILE_BYTES + 1)
-    with pytest.raises(MemgruError, match="limited to 50 MB"):
+    with pytest.raises(MemgruError, match="over the 50 MiB limit"):
         tr.read_user_track(big, stats)
     binary = tmp_path / "track.csv"
     binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)))
@@ -371,7 +371,7 @@ def test_user_file_refused_by_size_and_content(tmp_path, stats):
     latin.write_bytes("timestamp,latitude\n1,\xe9\n".encode("latin-1"))
     with pytest.raises(MemgruError, match="not UTF-8"):
         tr.read_user_track(latin, stats)
-    with pytest.raises(MemgruError, match="no such track file"):
+    with pytest.raises(MemgruError, match="track file not found"):
         tr.read_user_track(tmp_path / "missing.csv", stats)
 
 

@@ -1,0 +1,99 @@
+"""The paper's tables and figures as reproducible experiments writing `results/<task>_<name>.csv`.
+
+- `bits`: metric vs weight bits (2…16 and float), post-training quantization (PTQ: the float-trained
+  model quantized as is) next to quantization-aware training (QAT: the float model fine-tuned at that
+  precision for a few epochs). Paper Tables 1, 4, 5.
+- `sigma`: metric vs programming variation σ (fraction of g_max − g_min) for the float-trained and
+  the noise-trained model, at 6-bit weights / 8-bit activations, over several device seeds. Fig. 7.
+- `snr`: metric vs input SNR (white noise on the model inputs), float and 6-bit. Table 3.
+
+Every row names the task, the evaluation set (group columns such as `temperature_c`), the setting
+and the seed. `python -m memgru experiment --task T --name N` runs one.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pandas as pd
+from torch import nn
+
+from memgru.checkpoint import load_checkpoint
+from memgru.config import FLOAT_BITS, TrainConfig
+from memgru.models import build_model
+from memgru.pipeline import evaluate_sets, load_calibration, plain_copy
+from memgru.tasks.common import SequenceSet
+from memgru.tasks.io import task_io
+from memgru.train import train_model
+
+PAPER_BITS = (2, 3, 4, 5, 6, 7, 8, 16, FLOAT_BITS)
+"""Weight precisions of the paper's tables."""
+PAPER_SIGMAS = (0.0, 0.02, 0.05, 0.08, 0.1, 0.15, 0.2)
+"""Programming variation levels of Fig. 7."""
+PAPER_SNRS = (-10.0, -5.0, 0.0, 5.0, 10.0)
+"""Input SNRs of Table 3 (dB)."""
+EXPERIMENTS = ("bits", "sigma", "snr")
+"""Experiment names."""
+
+
+def qat_finetune(
+    model: nn.Module, train: SequenceSet, val: SequenceSet, base: TrainConfig, weight_bits: int, act_bits: int,
+    epochs: int,
+) -> nn.Module:
+    """Fine-tune a copy of `model` with QAT at (weight_bits, act_bits) for `epochs` at a tenth of the base lr."""
+    cfg = TrainConfig.from_dict({**base.to_dict(), "epochs": epochs, "lr": base.lr / 10, "weight_noise": 0.0,
+                                 "qat_weight_bits": weight_bits, "qat_act_bits": act_bits, "patience": 0})
+    start = build_model(model.cfg)
+    start.load_state_dict(model.state_dict())
+    trained, _ = train_model(start, train, val, cfg)
+    return trained
+
+
+def run_experiment(
+    task: str,
+    name: str,
+    folder: Path,
+    data_dir: Path | None = None,
+    bits: Sequence[int] = PAPER_BITS,
+    sigmas: Sequence[float] = PAPER_SIGMAS,
+    snrs: Sequence[float] = PAPER_SNRS,
+    seeds: int = 5,
+    act_bits: int = 8,
+    qat_epochs: int = 3,
+    progress: Callable[[str], None] | None = None,
+) -> pd.DataFrame:
+    """Run experiment `name` on the task folder `folder` (deployed model + `float/`); returns the rows."""
+    io = task_io(task)
+    data_dir = io.data_dir(data_dir)
+    sets = io.evaluation_sets(data_dir)
+    say = progress or (lambda _: None)
+    float_model, float_cfg = load_checkpoint(folder / "float", task=task)
+    calibration = load_calibration(folder / "float")
+    start = time.perf_counter()
+    if name == "bits":
+        ptq = evaluate_sets(float_model, sets, calibration, bits=bits, act_bits=act_bits).assign(method="ptq")
+        say(f"PTQ done in {time.perf_counter() - start:.0f} s")
+        train, val = io.load_split(data_dir, "train"), io.load_split(data_dir, "val")
+        base = TrainConfig.from_dict(float_cfg["extra"]["train"])
+        qat = []
+        for b in (b for b in bits if b < FLOAT_BITS):
+            tuned = plain_copy(qat_finetune(float_model, train, val, base, b, act_bits, qat_epochs), float_model.cfg)
+            qat.append(evaluate_sets(tuned, sets, calibration, bits=[b], act_bits=act_bits).assign(method="qat"))
+            say(f"QAT {b}-bit done at {time.perf_counter() - start:.0f} s")
+        rows = pd.concat([ptq, *qat], ignore_index=True)
+    elif name == "sigma":
+        noise_model, _ = load_checkpoint(folder, task=task)
+        tables = []
+        for training, model in (("float", float_model), ("noise", noise_model)):
+            tables.append(evaluate_sets(model, sets, calibration, bits=[6], act_bits=act_bits, sigmas=sigmas,
+                                    seeds=range(seeds)).assign(training=training))
+            say(f"sigma sweep of the {training}-trained model done at {time.perf_counter() - start:.0f} s")
+        rows = pd.concat(tables, ignore_index=True)
+    elif name == "snr":
+        rows = evaluate_sets(float_model, sets, calibration, bits=[6, FLOAT_BITS], act_bits=act_bits,
+                         snrs=[None, *snrs])
+    else:
+        raise ValueError(f"unknown experiment {name!r}")
+    return rows.assign(task=task)
