@@ -163,12 +163,14 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
         task=args.task, model=task_spec(args.task).model, train=DEFAULT_TRAIN[args.task])
     if exp.task != args.task:
         raise MemgruError(f"config {args.config} is for task {exp.task!r}, not {args.task!r}")
-    changes = {k: v for k, v in (("epochs", args.epochs), ("weight_noise", args.weight_noise)) if v is not None}
+    overrides = (("epochs", args.epochs), ("weight_noise", args.weight_noise), ("lr", args.lr))
+    changes = {k: v for k, v in overrides if v is not None}
     if changes:
         exp = ExperimentConfig(exp.task, exp.model, TrainConfig.from_dict({**exp.train.to_dict(), **changes}))
     out = Path(args.out) if args.out else task_spec(args.task).pretrained_dir
     progress = None if args.json else print
-    return train_task(args.task, exp, out, args.data_dir, tuple(args.runs.split(",")), progress)
+    init = Path(args.init_from) if args.init_from else None
+    return train_task(args.task, exp, out, args.data_dir, tuple(args.runs.split(",")), progress, init)
 
 
 def cmd_predict(args: argparse.Namespace) -> dict[str, Any]:
@@ -235,7 +237,7 @@ def cmd_experiment(args: argparse.Namespace) -> dict[str, Any]:
     out = Path(args.out) if args.out else results_root() / f"{args.task}_{args.name}.csv"
     output_folder(out.resolve().parent)
     folder = Path(args.checkpoint) if args.checkpoint else task_spec(args.task).pretrained_dir
-    kwargs: dict[str, Any] = {"seeds": args.seeds, "qat_epochs": args.qat_epochs}
+    kwargs: dict[str, Any] = {"seeds": args.seeds, "qat_epochs": args.qat_epochs, "limit": args.limit}
     for key in ("bits", "sigmas", "snrs"):
         if getattr(args, key) is not None:
             kwargs[key] = getattr(args, key)
@@ -273,6 +275,8 @@ def _parser() -> _Parser:
     p.add_argument("--runs", default="float,noise", help="which runs: float, noise or both (comma-separated)")
     p.add_argument("--epochs", type=int, default=None, help="override the config's epochs")
     p.add_argument("--weight-noise", type=_fraction, default=None, help="weight-noise η of the noise run")
+    p.add_argument("--lr", type=float, default=None, help="override the config's learning rate")
+    p.add_argument("--init-from", help="start from this checkpoint's weights (e.g. noise-aware fine-tuning)")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(run=cmd_train, show=lambda r: print(json.dumps(r, indent=2)))
 
@@ -311,7 +315,8 @@ def _parser() -> _Parser:
     p.add_argument("--sigmas", type=_sigma_list, default=None, help="sigma list (sigma experiment)")
     p.add_argument("--snrs", type=_float_list, default=None, help="SNR list in dB (snr experiment)")
     p.add_argument("--seeds", type=int, default=5, help="device seeds (sigma experiment)")
-    p.add_argument("--qat-epochs", type=int, default=3, help="QAT fine-tuning epochs per precision")
+    p.add_argument("--qat-epochs", type=int, default=2, help="QAT fine-tuning epochs per precision")
+    p.add_argument("--limit", type=int, default=None, help="evaluate at most this many sequences per set (seeded)")
     p.add_argument("--out", help="CSV path (default results/<task>_<name>.csv)")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(run=cmd_experiment, show=lambda r: print(f"wrote {r['csv']} ({len(r['rows'])} rows)"))

@@ -33,8 +33,8 @@ from memgru.quant import quantize_weight
 
 STUCK_NONE, STUCK_HRS, STUCK_LRS = 0, 1, 2
 """Codes in the stuck-device masks."""
-NOISE_BLOCK = 64
-"""Read-noise samples are drawn for this many MVMs of one shape at a time."""
+NOISE_BLOCK_SAMPLES = 2**21
+"""Read-noise samples drawn at a time (for several MVMs of one shape; at least one MVM's worth)."""
 
 
 @dataclass
@@ -295,10 +295,11 @@ class ProgrammedMatrix:
         return y if self.bias is None else y + self.bias
 
     def _standard_normal(self, shape: torch.Size) -> torch.Tensor:
-        """Fresh i.i.d. N(0, 1) samples of `shape`, drawn from the read-noise stream in blocks of
-        `NOISE_BLOCK` MVMs (one large draw is cheaper than many small ones; no sample is reused)."""
+        """Fresh i.i.d. N(0, 1) samples of `shape`, drawn from the read-noise stream in blocks of about
+        `NOISE_BLOCK_SAMPLES` (one large draw is cheaper than many small ones; no sample is reused)."""
         if self._noise is None or self._noise.shape[1:] != shape or self._noise_next >= len(self._noise):
-            self._noise = torch.randn((NOISE_BLOCK, *shape), generator=self._read_gen)
+            block = max(1, NOISE_BLOCK_SAMPLES // max(1, math.prod(shape)))
+            self._noise = torch.randn((block, *shape), generator=self._read_gen)
             self._noise_next = 0
         self._noise_next += 1
         return self._noise[self._noise_next - 1]

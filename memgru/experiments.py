@@ -23,7 +23,7 @@ from torch import nn
 from memgru.checkpoint import load_checkpoint
 from memgru.config import FLOAT_BITS, TrainConfig
 from memgru.models import build_model
-from memgru.pipeline import evaluate_sets, load_calibration, plain_copy
+from memgru.pipeline import evaluate_sets, load_calibration, plain_copy, subset
 from memgru.tasks.common import SequenceSet
 from memgru.tasks.io import task_io
 from memgru.train import train_model
@@ -39,12 +39,15 @@ EXPERIMENTS = ("bits", "sigma", "snr")
 
 
 def qat_finetune(
-    model: nn.Module, train: SequenceSet, val: SequenceSet, base: TrainConfig, weight_bits: int, act_bits: int,
-    epochs: int,
+    model: nn.Module, train: SequenceSet, val: SequenceSet, base: TrainConfig, weight_bits: int, epochs: int
 ) -> nn.Module:
-    """Fine-tune a copy of `model` with QAT at (weight_bits, act_bits) for `epochs` at a tenth of the base lr."""
+    """Fine-tune a copy of `model` with QAT at `weight_bits` for `epochs` at a tenth of the base lr.
+
+    Weights are fake-quantized in training (STE); activations stay float during fine-tuning (the fused
+    GRU kernel keeps it affordable on a CPU) and are quantized at `act_bits` only when evaluated.
+    """
     cfg = TrainConfig.from_dict({**base.to_dict(), "epochs": epochs, "lr": base.lr / 10, "weight_noise": 0.0,
-                                 "qat_weight_bits": weight_bits, "qat_act_bits": act_bits, "patience": 0})
+                                 "qat_weight_bits": weight_bits, "qat_act_bits": FLOAT_BITS, "patience": 0})
     start = build_model(model.cfg)
     start.load_state_dict(model.state_dict())
     trained, _ = train_model(start, train, val, cfg)
@@ -61,13 +64,18 @@ def run_experiment(
     snrs: Sequence[float] = PAPER_SNRS,
     seeds: int = 5,
     act_bits: int = 8,
-    qat_epochs: int = 3,
+    qat_epochs: int = 2,
     progress: Callable[[str], None] | None = None,
+    limit: int | None = None,
 ) -> pd.DataFrame:
-    """Run experiment `name` on the task folder `folder` (deployed model + `float/`); returns the rows."""
+    """Run experiment `name` on the task folder `folder` (deployed model + `float/`); returns the rows.
+
+    `limit` evaluates a seeded random subset of at most that many sequences per evaluation set
+    (the rows' `n` column says how many were used).
+    """
     io = task_io(task)
     data_dir = io.data_dir(data_dir)
-    sets = io.evaluation_sets(data_dir)
+    sets = [(group, subset(data, limit)) for group, data in io.evaluation_sets(data_dir)]
     say = progress or (lambda _: None)
     float_model, float_cfg = load_checkpoint(folder / "float", task=task)
     calibration = load_calibration(folder / "float")
@@ -79,7 +87,7 @@ def run_experiment(
         base = TrainConfig.from_dict(float_cfg["extra"]["train"])
         qat = []
         for b in (b for b in bits if b < FLOAT_BITS):
-            tuned = plain_copy(qat_finetune(float_model, train, val, base, b, act_bits, qat_epochs), float_model.cfg)
+            tuned = plain_copy(qat_finetune(float_model, train, val, base, b, qat_epochs), float_model.cfg)
             qat.append(evaluate_sets(tuned, sets, calibration, bits=[b], act_bits=act_bits).assign(method="qat"))
             say(f"QAT {b}-bit done at {time.perf_counter() - start:.0f} s")
         rows = pd.concat([ptq, *qat], ignore_index=True)

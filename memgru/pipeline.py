@@ -73,12 +73,14 @@ def train_task(
     data_dir: Path | None = None,
     runs: tuple[str, ...] = ("float", "noise"),
     progress: Callable[[str], None] | None = None,
+    init_from: Path | None = None,
 ) -> dict[str, Any]:
     """Train the task's float and noise-trained models and write the task folder; returns a summary.
 
     `float` trains without noise into `out_dir/float/`; `noise` trains with weight-noise injection
     (η = exp.train.weight_noise, or `DEFAULT_NOISE` when that is 0) into `out_dir/` (the deployed
-    checkpoint). Both start from the same seed. Metrics on val and test go into each config.
+    checkpoint). Both start from the same seed, or from the weights of the checkpoint `init_from`
+    (noise-aware fine-tuning of a float model). Metrics on val and test go into each config.
     """
     io = task_io(task)
     data_dir = io.data_dir(data_dir)
@@ -104,7 +106,10 @@ def train_task(
         report = (lambda row, run=run: progress(f"[{run}] epoch {row['epoch']}: train loss {row['train_loss']:.4f}, "
                                                 f"val loss {row['val_loss']:.4f}, val metric {row['val_metric']:.3f}")
                   ) if progress else None
-        trained, history = train_model(build_model(model_cfg), train, val, cfg,
+        start_model = build_model(model_cfg)
+        if init_from is not None:
+            start_model = plain_copy(load_checkpoint(init_from, task=task)[0], model_cfg)
+        trained, history = train_model(start_model, train, val, cfg,
                                        log_path=out_dir / f"log_{run}.jsonl", progress=report)
         minutes = (time.perf_counter() - start) / 60
         plain = plain_copy(trained, model_cfg)
@@ -117,7 +122,9 @@ def train_task(
             "parameters": count_parameters(plain),
         }
         extra = {"stats": stats, "labels": list(io.labels) if io.labels else None, "train": cfg.to_dict(),
-                 "run": run, "metrics": metrics, "splits": {"train": len(train), "val": len(val)}}
+                 "run": run, "metrics": metrics,
+                 "initialised_from": str(init_from) if init_from else None,
+                 "splits": {"train": len(train), "val": len(val)}}
         save_checkpoint(folder, plain, model_cfg, task=task, extra=extra)
         save_calibration(folder, val, seed=cfg.seed)
         summary["runs"][run] = {"folder": str(folder), **metrics}

@@ -343,3 +343,139 @@ def training_curves(logs: pd.DataFrame, metric: str, title: str = "") -> go.Figu
     fig.update_xaxes(title_text="epoch")
     fig.update_layout(title=title, margin={"t": 70, "b": 40, "l": 50, "r": 10})
     return fig
+
+
+# ------------------------------------------------------------------------------------- task pages
+
+RUN_COLORS = {"float": "#1f77b4", "crossbar": "#d62728", "truth": "#2b2b2b"}
+"""Colours of the float model, the crossbar model and the ground truth on the task pages."""
+EARTH_RADIUS_KM = 6371.0
+"""Mean Earth radius used for local track coordinates [km]."""
+MAX_WAVEFORM_POINTS = 4000
+"""A waveform longer than this is drawn as its min/max envelope over that many columns."""
+
+
+def waveform_figure(x: np.ndarray, sample_rate: int, title: str = "waveform") -> go.Figure:
+    """A mono signal against time [s]; long signals as a min/max envelope (`MAX_WAVEFORM_POINTS` columns),
+    so a 4-s clip at 22.05 kHz stays a light figure without losing its peaks."""
+    x = np.asarray(x, dtype=np.float32)
+    if len(x) > MAX_WAVEFORM_POINTS:
+        k = math.ceil(len(x) / (MAX_WAVEFORM_POINTS // 2))
+        cols = np.pad(x, (0, -len(x) % k)).reshape(-1, k)
+        t = np.repeat(np.arange(len(cols)) * k / sample_rate, 2)
+        y = np.stack([cols.min(1), cols.max(1)], axis=1).ravel()
+    else:
+        t, y = np.arange(len(x)) / sample_rate, x
+    fig = go.Figure(go.Scatter(x=t, y=y, mode="lines", line={"width": 1, "color": RUN_COLORS["float"]},
+                               hovertemplate="%{x:.3f} s: %{y:.3f}<extra></extra>"))
+    fig.update_layout(title=title, xaxis_title="time (s)", yaxis_title="amplitude", height=260,
+                      margin={"t": 50, "b": 40, "l": 50, "r": 10})
+    return fig
+
+
+def spectrogram_figure(db: np.ndarray, hop_s: float, fmax_hz: float, start_s: float = 0.0,
+                       title: str = "log-mel spectrogram") -> go.Figure:
+    """Heatmap of log-mel energies `db` [frames, mel bands] (dB) against time [s] and mel band."""
+    t = start_s + np.arange(db.shape[0]) * hop_s
+    fig = go.Figure(go.Heatmap(
+        z=np.round(db.T, 2), x=np.round(t, 4), y=np.arange(db.shape[1]), colorscale="Magma",
+        colorbar={"title": {"text": "dB"}}, hovertemplate="%{x:.2f} s, band %{y}: %{z:.1f} dB<extra></extra>",
+    ))
+    fig.update_layout(title=f"{title} (bands up to {fmax_hz / 1000:.1f} kHz)", xaxis_title="time (s)",
+                      yaxis_title="mel band", height=300, margin={"t": 50, "b": 40, "l": 50, "r": 10})
+    return fig
+
+
+def probability_table(probabilities: dict[str, dict[str, float]]) -> pd.DataFrame:
+    """Class probabilities of several models, e.g. {'float': {label: p}, 'crossbar': {...}}, one row per class."""
+    models = list(probabilities)
+    labels = list(probabilities[models[0]])
+    return pd.DataFrame({"class": labels, **{m: [probabilities[m][lab] for lab in labels] for m in models}})
+
+
+def probability_bars(table: pd.DataFrame, title: str = "class probabilities") -> go.Figure:
+    """Horizontal bars of `probability_table` (in %), one colour per model, classes top to bottom."""
+    fig = go.Figure()
+    for model in table.columns[1:]:
+        fig.add_trace(go.Bar(
+            y=table["class"], x=100 * table[model], name=model, orientation="h",
+            marker_color=RUN_COLORS.get(model), hovertemplate="%{y}: %{x:.1f} %<extra>" + model + "</extra>",
+        ))
+    fig.update_layout(title=title, xaxis_title="probability (%)", xaxis_range=[0, 100], barmode="group",
+                      height=120 + 45 * len(table), margin={"t": 50, "b": 40, "l": 10, "r": 10})
+    fig.update_yaxes(autorange="reversed")
+    return fig
+
+
+def local_track(latitude: np.ndarray, longitude: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(east, north) in km from the first point, equirectangular about the track's mean latitude
+    (metre-level over a few hundred km, which is all a drawing needs)."""
+    lat, lon = np.radians(np.asarray(latitude, float)), np.radians(np.asarray(longitude, float))
+    dlon = (lon - lon[0] + np.pi) % (2 * np.pi) - np.pi  # across the antimeridian too
+    east = EARTH_RADIUS_KM * dlon * np.cos(lat.mean())
+    north = EARTH_RADIUS_KM * (lat - lat[0])
+    return east, north
+
+
+def track_table(reports: pd.DataFrame) -> pd.DataFrame:
+    """Reports (time_s, latitude, longitude, altitude, ...) with time from the start [s] and local km."""
+    east, north = local_track(reports["latitude"].to_numpy(), reports["longitude"].to_numpy())
+    t = reports["time_s"].to_numpy(float)
+    return reports.assign(t_s=t - t[0], east_km=east, north_km=north)
+
+
+def track_figure(table: pd.DataFrame, title: str = "track") -> go.Figure:
+    """The track of `track_table` in local coordinates (km east/north of the first report), start and end marked;
+    equal axis scales, no map tiles (works offline)."""
+    fig = go.Figure(go.Scatter(
+        x=table["east_km"], y=table["north_km"], mode="lines+markers", name="track",
+        marker={"size": 4, "color": table["altitude"], "colorscale": "Viridis", "colorbar": {"title": {"text": "ft"}}},
+        line={"color": "#999999", "width": 1}, customdata=np.stack([table["t_s"], table["altitude"]], axis=1),
+        hovertemplate="%{x:.2f} km E, %{y:.2f} km N<br>t = %{customdata[0]:.0f} s, %{customdata[1]:.0f} ft"
+                      "<extra></extra>",
+    ))
+    for i, name, symbol in ((0, "start", "circle-open"), (-1, "end", "x")):
+        fig.add_trace(go.Scatter(x=[table["east_km"].iloc[i]], y=[table["north_km"].iloc[i]], mode="markers+text",
+                                 name=name, text=[name], textposition="top center",
+                                 marker={"symbol": symbol, "size": 12, "color": "black"}))
+    fig.update_layout(title=title, xaxis_title="east (km)", yaxis_title="north (km)", showlegend=False,
+                      height=420, margin={"t": 50, "b": 40, "l": 50, "r": 10})
+    fig.update_yaxes(scaleanchor="x", scaleratio=1)
+    return fig
+
+
+def altitude_figure(table: pd.DataFrame, title: str = "altitude profile") -> go.Figure:
+    """Barometric altitude [ft] against time from the first report [s]."""
+    fig = go.Figure(go.Scatter(x=table["t_s"], y=table["altitude"], mode="lines+markers", marker={"size": 4},
+                               hovertemplate="t = %{x:.0f} s: %{y:.0f} ft<extra></extra>"))
+    fig.update_layout(title=title, xaxis_title="time from start (s)", yaxis_title="altitude (ft)", height=300,
+                      margin={"t": 50, "b": 40, "l": 60, "r": 10})
+    return fig
+
+
+def soc_table(estimates: dict[str, list[float] | np.ndarray], truth_pct: np.ndarray | None = None) -> pd.DataFrame:
+    """SOC traces [%] at 1 Hz in one table: time_s, one column per model ('float', 'crossbar') and `truth`."""
+    length = len(next(iter(estimates.values())))
+    table = pd.DataFrame({"time_s": np.arange(length)})
+    for name, values in estimates.items():
+        table[name] = np.asarray(values, dtype=float)
+    if truth_pct is not None:
+        table["truth"] = np.asarray(truth_pct, dtype=float)
+    return table
+
+
+def soc_figure(table: pd.DataFrame, title: str = "state of charge", max_points: int = 5000) -> go.Figure:
+    """SOC estimates and truth [%] against time [h] from `soc_table` (every k-th second beyond `max_points`)."""
+    k = max(1, math.ceil(len(table) / max_points))
+    part = table.iloc[::k]
+    fig = go.Figure()
+    for name in table.columns[1:]:
+        fig.add_trace(go.Scattergl(
+            x=part["time_s"] / 3600, y=part[name], mode="lines", name=name,
+            line={"color": RUN_COLORS.get(name), "width": 2 if name == "truth" else 1.5,
+                  "dash": "dot" if name == "truth" else "solid"},
+            hovertemplate="%{x:.3f} h: %{y:.2f} %<extra>" + name + "</extra>",
+        ))
+    fig.update_layout(title=title, xaxis_title="time (h)", yaxis_title="SOC (%)", height=420,
+                      margin={"t": 50, "b": 40, "l": 50, "r": 10})
+    return fig

@@ -7,14 +7,20 @@ checkpoint or a rebuilt dataset is read afresh without restarting the app.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import streamlit as st
 from torch import nn
 
-from memgru.config import DeviceConfig, ModelConfig, QuantConfig
+from memgru.checkpoint import load_checkpoint
+from memgru.config import FLOAT_BITS, DeviceConfig, ModelConfig, QuantConfig
 from memgru.layers import convert, crossbar_layers
 from memgru.models import build_model, count_parameters
+from memgru.pipeline import CALIBRATION_FILE, deployed_model, prediction
+from memgru.tasks.io import UserInput
+from ui.controls import Settings
 from ui.sources import load_model, pretrained_root
 
 
@@ -74,3 +80,87 @@ def matrix_summary(
 def parameter_count(cfg: ModelConfig) -> int:
     """Trainable parameters of the architecture `cfg`."""
     return count_parameters(build_model(cfg))
+
+
+@dataclass(frozen=True)
+class TaskCheckpoint:
+    """A trained task model as the task pages use it: the deployed checkpoint, or the float-trained one
+    in `float/` while the deployed one does not exist yet."""
+
+    task: str
+    """Task name."""
+    folder: Path
+    """Checkpoint folder (config.json, model.safetensors, calibration.npz)."""
+    stamp: tuple
+    """`file_stamp` of its files: part of every cache key, so a replaced checkpoint is read afresh."""
+    note: str
+    """Which checkpoint this is, for the page to say."""
+
+
+def task_checkpoint(task: str) -> TaskCheckpoint | None:
+    """The task's trained checkpoint (deployed, else float-trained) or None when neither exists."""
+    root = pretrained_root() / task
+    for folder, note in ((root, f"deployed noise-trained checkpoint {root}"),
+                         (root / "float", f"float-trained checkpoint {root / 'float'} (the deployed "
+                                          "noise-trained one is not there yet)")):
+        if (folder / "config.json").is_file():
+            stamp = file_stamp(*(folder / n for n in ("config.json", "model.safetensors", CALIBRATION_FILE)))
+            return TaskCheckpoint(task, folder, stamp, note)
+    return None
+
+
+@st.cache_resource(show_spinner="Loading the task model…", max_entries=6)
+def _checkpoint(task: str, folder: str, stamp: tuple) -> tuple[nn.Module, dict]:
+    return load_checkpoint(Path(folder), task=task)
+
+
+def checkpoint_model(ckpt: TaskCheckpoint) -> tuple[nn.Module, dict]:
+    """(model, config) of a checkpoint, loaded once per process; callers must not modify the model."""
+    return _checkpoint(ckpt.task, str(ckpt.folder), ckpt.stamp)
+
+
+@st.cache_resource(show_spinner="Programming and calibrating the crossbars…", max_entries=8)
+def _deployed(task: str, folder: str, stamp: tuple, weight_bits: int, act_bits: int, sigma: float, seed: int,
+              device: DeviceConfig | None) -> nn.Module:
+    model, _ = _checkpoint(task, folder, stamp)
+    return deployed_model(model, Path(folder), weight_bits, act_bits, sigma, seed, device)
+
+
+def float_model(ckpt: TaskCheckpoint) -> nn.Module:
+    """The checkpoint's model in full precision, as trained."""
+    return _deployed(ckpt.task, str(ckpt.folder), ckpt.stamp, FLOAT_BITS, FLOAT_BITS, 0.0, 0, None)
+
+
+def crossbar_model(ckpt: TaskCheckpoint, settings: Settings) -> nn.Module:
+    """The checkpoint's model programmed at the sidebar's setting and calibrated on its calibration inputs
+    (`memgru.pipeline.deployed_model`, a converted copy), cached per setting."""
+    return _deployed(ckpt.task, str(ckpt.folder), ckpt.stamp, settings.quant.weight_bits, settings.quant.act_bits,
+                     settings.sigma, settings.seed, settings.device)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _prediction(task: str, folder: str, stamp: tuple, input_key: str, model: str, weight_bits: int, act_bits: int,
+                sigma: float, seed: int, device: DeviceConfig | None, snr_db: float | None,
+                _user: UserInput) -> dict[str, Any]:
+    if model == "float":
+        chip = _deployed(task, folder, stamp, FLOAT_BITS, FLOAT_BITS, 0.0, 0, None)
+    else:
+        chip = _deployed(task, folder, stamp, weight_bits, act_bits, sigma, seed, device)
+    return prediction(task, chip, _user, snr_db, seed)
+
+
+def predictions(ckpt: TaskCheckpoint, input_key: str, user: UserInput, settings: Settings) -> dict[str, dict]:
+    """`memgru.pipeline.prediction` of the float and the crossbar model for one input, both with the sidebar's
+    input noise, cached per (checkpoint, input, setting): {'float': ..., 'crossbar': ...}.
+
+    `input_key` must identify `user` (e.g. the file's sha256 and name): the arrays themselves are not hashed.
+    """
+    q = settings.quant
+    noise_seed = settings.seed if settings.snr_db is not None else 0  # the float model has no device seed
+    common = (ckpt.task, str(ckpt.folder), ckpt.stamp, input_key)
+    return {
+        "float": _prediction(*common, "float", FLOAT_BITS, FLOAT_BITS, 0.0, noise_seed, None, settings.snr_db,
+                             _user=user),
+        "crossbar": _prediction(*common, "crossbar", q.weight_bits, q.act_bits, settings.sigma, settings.seed,
+                                settings.device, settings.snr_db, _user=user),
+    }

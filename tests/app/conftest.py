@@ -3,6 +3,7 @@ checkpoint with test data, results CSVs and training logs written by the tests t
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import socket
@@ -21,12 +22,21 @@ import torch
 from memgru.checkpoint import save_checkpoint
 from memgru.config import ModelConfig
 from memgru.models import build_model
+from memgru.pipeline import CALIBRATION_FILE
+from memgru.tasks.audio import LABELS, FeatureConfig, NormStats
 from memgru.tasks.common import SequenceSet
+from memgru.tasks.soc import FEATURES
 
 APP_ROOT = Path(__file__).resolve().parents[2]
 """The repository root (app.py, pages/)."""
 TINY = ModelConfig(kind="gru_classifier", n_features=3, n_outputs=2, hidden=8, layers=1, dropout=0.0)
 """A trajectory-task architecture small enough for page tests."""
+TINY_TASKS = {
+    "audio": ModelConfig(kind="gru_classifier", n_features=FeatureConfig().n_features, n_outputs=len(LABELS),
+                         hidden=8, layers=1, dropout=0.0),
+    "soc": ModelConfig(kind="gru_regressor", n_features=len(FEATURES), n_outputs=1, hidden=8, layers=1, dropout=0.0),
+}
+"""Tiny task-page architectures with the real tasks' inputs and outputs."""
 
 
 @pytest.fixture
@@ -44,6 +54,26 @@ def write_checkpoint(pretrained: Path, task: str = "trajectory", metrics: dict |
     torch.manual_seed(0)
     folder = pretrained / task
     save_checkpoint(folder, build_model(TINY).eval(), TINY, task=task, extra={"metrics": metrics or {}})
+    return folder
+
+
+def task_stats(task: str) -> dict:
+    """Normalisation statistics shaped like the real task's (`config["extra"]["stats"]`)."""
+    if task == "audio":
+        n = FeatureConfig().n_features
+        return {"norm_stats": NormStats(np.full(n, -40, np.float32), np.full(n, 15, np.float32)).to_dict()}
+    return {"norm_stats": {"features": list(FEATURES), "mean": [3.7, 1.0, 25.0], "std": [0.3, 2.0, 10.0]}}
+
+
+def write_task_checkpoint(pretrained: Path, task: str, calibration_steps: int = 20) -> Path:
+    """A tiny seeded audio or SOC checkpoint with the task's stats and labels and a calibration set; its folder."""
+    cfg = TINY_TASKS[task]
+    torch.manual_seed(0)
+    folder = pretrained / task
+    extra = {"stats": task_stats(task), "labels": list(LABELS) if task == "audio" else None, "metrics": {}}
+    save_checkpoint(folder, build_model(cfg).eval(), cfg, task=task, extra=extra)
+    x = np.random.default_rng(0).normal(size=(8, calibration_steps, cfg.n_features)).astype(np.float32)
+    np.savez_compressed(folder / CALIBRATION_FILE, x=x)
     return folder
 
 
@@ -82,6 +112,37 @@ def trained(folders: dict[str, Path]) -> Path:
     folder = write_checkpoint(folders["pretrained"], metrics={"test_accuracy": 91.5})
     write_splits(folders["data"])
     return folder
+
+
+@pytest.fixture
+def audio_model(folders: dict[str, Path]) -> Path:
+    """A tiny audio checkpoint (`write_task_checkpoint`); returns its folder."""
+    return write_task_checkpoint(folders["pretrained"], "audio")
+
+
+@pytest.fixture
+def soc_model(folders: dict[str, Path]) -> Path:
+    """A tiny SOC checkpoint (`write_task_checkpoint`); returns its folder."""
+    return write_task_checkpoint(folders["pretrained"], "soc")
+
+
+def wav_bytes(seconds: float = 4.0, seed: int = 0) -> bytes:
+    """A 16-bit 22.05 kHz WAV: a 440 Hz tone with a 1.5 kHz chirp and a little noise."""
+    import soundfile as sf
+
+    t = np.arange(int(22050 * seconds)) / 22050
+    rng = np.random.default_rng(seed)
+    x = 0.4 * np.sin(2 * np.pi * 440 * t) + 0.2 * np.sin(2 * np.pi * (1500 + 300 * t) * t)
+    buffer = io.BytesIO()
+    sf.write(buffer, (x + 0.02 * rng.standard_normal(len(t))).astype(np.float32), 22050, format="WAV",
+             subtype="PCM_16")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def wav() -> bytes:
+    """A 4-s test sound as WAV bytes (`wav_bytes`)."""
+    return wav_bytes()
 
 
 @pytest.fixture
@@ -172,6 +233,18 @@ def start() -> Iterator:
     yield run
     for proc in procs:
         stop(proc)
+
+
+@pytest.fixture(scope="module")
+def audio_app_url(start, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The app serving a tiny audio checkpoint (`write_task_checkpoint`) and nothing else."""
+    root = tmp_path_factory.mktemp("audio_app")
+    env = {}
+    for name in ("pretrained", "results", "data"):
+        (root / name).mkdir()
+        env[f"MEMGRU_{name.upper()}_DIR"] = str(root / name)
+    write_task_checkpoint(root / "pretrained", "audio")
+    return start(env, root / "streamlit.log")
 
 
 @pytest.hookimpl(wrapper=True)

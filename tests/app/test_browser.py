@@ -17,11 +17,15 @@ from pathlib import Path
 
 import pytest
 
+from memgru.tasks.audio import LABELS
+
 pytestmark = pytest.mark.browser
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-PAGES = {"": "memgru — GRU networks on memristor crossbars", "Crossbar": "Crossbar arrays",
+PAGES = {"": "memgru — GRU networks on memristor crossbars", "Audio": "Urban sound classification",
+         "Trajectory": "Flight trajectory verification", "Battery_SOC": "Battery state of charge",
+         "Crossbar": "Crossbar arrays",
          "Quantization_and_robustness": "Quantization and robustness", "Training": "Training curves"}
 """URL path of each page and its title."""
 IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
@@ -131,6 +135,23 @@ def test_download_figure_html_and_png(app_url: str, page: Page, tmp_path: Path):
     png = tmp_path / info.value.suggested_filename
     info.value.save_as(png)
     assert png.name == "soc_training.png" and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_audio_upload_shows_the_predicted_label(audio_app_url: str, page: Page, wav: bytes, tmp_path: Path):
+    open_page(page, f"{audio_app_url}/Audio")
+    page.get_by_text("upload a file", exact=True).click()
+    wait_rerun(page)
+    sound = tmp_path / "siren_street.wav"
+    sound.write_bytes(wav)
+    page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(sound))
+    truth = page.locator("[data-testid='stMetric']", has_text="Truth (from the file name)")
+    expect(truth).to_contain_text("siren", timeout=60_000)
+    wait_rerun(page)
+    for model in ("float model", "crossbar model"):
+        label = page.locator("[data-testid='stMetric']", has_text=model).locator("[data-testid='stMetricValue']")
+        assert label.inner_text().rstrip(" ✓✗") in LABELS
+    assert page.locator("[data-testid='stException']").count() == 0
+    expect(page.locator("[data-testid='stPlotlyChart']")).to_have_count(3)  # probabilities, waveform, log-mel
 
 
 @pytest.mark.skipif(not os.environ.get("MEMGRU_SCREENSHOTS"), reason="MEMGRU_SCREENSHOTS=DIR writes README shots")
