@@ -248,6 +248,13 @@ def cmd_experiment(args: argparse.Namespace) -> dict[str, Any]:
             "rows": rows.replace({np.nan: None}).to_dict(orient="records")}
 
 
+def cmd_card(args: argparse.Namespace) -> dict[str, Any]:
+    """Regenerate a task's model card."""
+    from memgru.modelcard import write_model_card
+
+    return {"task": args.task, "path": str(write_model_card(args.task))}
+
+
 def _parser() -> _Parser:
     parser = _Parser(prog="memgru", description="GRU networks on memristor (RRAM) crossbars.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -320,6 +327,11 @@ def _parser() -> _Parser:
     p.add_argument("--out", help="CSV path (default results/<task>_<name>.csv)")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(run=cmd_experiment, show=lambda r: print(f"wrote {r['csv']} ({len(r['rows'])} rows)"))
+
+    p = sub.add_parser("card", help="write pretrained/<task>/MODEL_CARD.md from the checkpoints and results/")
+    p.add_argument("--task", choices=TASK_NAMES, required=True)
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.set_defaults(run=cmd_card, show=lambda r: print(f"wrote {r['path']}"))
 
     p = sub.add_parser("bench", help="time the crossbar GRU against torch.nn.GRU (paper-sized model)")
     p.add_argument("--repeats", type=int, default=5, help="timed repetitions (median reported)")

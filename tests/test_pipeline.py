@@ -1,0 +1,103 @@
+"""Task pipeline end to end on a tiny trajectory-shaped dataset: train, predict, experiments, model card."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from memgru.config import ExperimentConfig, ModelConfig, TrainConfig
+from memgru.experiments import run_experiment
+from memgru.modelcard import model_card
+from memgru.pipeline import predict_file, train_task
+from memgru.tasks.common import SequenceSet
+from memgru.tasks.registry import REPO_ROOT
+from memgru.tasks.trajectory import feature_stats, featurize_raw, read_track_file, track_to_windows
+
+SAMPLE = REPO_ROOT / "assets" / "trajectory" / "false_replay.csv"
+
+
+def _split(n: int, seed: int) -> SequenceSet:
+    """Class 1 sequences carry a drift in feature 0; learnable in a few epochs."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 2
+    x = rng.normal(size=(n, 32, 13)).astype(np.float32)
+    x[:, :, 0] += y[:, None] * np.linspace(0, 3, 32, dtype=np.float32)
+    return SequenceSet(x, y.astype(np.int64), pd.DataFrame({"family": np.where(y, "ghost_cv", "real")}))
+
+
+def points_of(path: Path) -> np.ndarray:
+    """The first window [33, 7] of a bundled track, as the featuriser takes it."""
+    reports, _ = read_track_file(path)
+    return track_to_windows(reports)[0][0]
+
+
+@pytest.fixture(scope="module")
+def task_folder(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pipeline")
+    data = root / "data"
+    for name, n, seed in (("train", 96, 0), ("val", 48, 1), ("test", 48, 2)):
+        _split(n, seed).save(data / name)
+    raw = featurize_raw(np.stack([points_of(SAMPLE)] * 2)) if SAMPLE.is_file() else np.ones((1, 32, 13))
+    (data / "feature_stats.json").write_text(json.dumps(feature_stats(raw)))
+    exp = ExperimentConfig(task="trajectory",
+                           model=ModelConfig(n_features=13, n_outputs=2, hidden=12, layers=1, dropout=0.0),
+                           train=TrainConfig(epochs=4, batch_size=16, lr=1e-2, seed=0))
+    summary = train_task("trajectory", exp, root / "pretrained" / "trajectory", data)
+    return root, data, summary
+
+
+def test_train_task_writes_both_runs_logs_and_calibration(task_folder):
+    root, _, summary = task_folder
+    folder = root / "pretrained" / "trajectory"
+    for path in ("config.json", "model.safetensors", "calibration.npz", "float/config.json", "float/calibration.npz"):
+        assert (folder / path).is_file(), path
+    for run in ("float", "noise"):
+        lines = (folder / f"log_{run}.jsonl").read_text().splitlines()
+        assert len(lines) == 4 and {"epoch", "train_loss", "val_metric"} <= set(json.loads(lines[0]))
+    assert summary["runs"]["float"]["val"] > 80 and summary["runs"]["noise"]["test"] > 70
+    deployed = json.loads((folder / "config.json").read_text())
+    assert deployed["extra"]["train"]["weight_noise"] == 0.1 and deployed["extra"]["stats"]["feature_stats"]
+
+
+def test_predict_file_float_and_crossbar(task_folder):
+    root, _, _ = task_folder
+    folder = root / "pretrained" / "trajectory"
+    if not SAMPLE.is_file():
+        pytest.skip("bundled trajectory sample missing")
+    stats = json.loads((folder / "config.json").read_text())["extra"]["stats"]
+    assert "feature_stats" in stats
+    result = predict_file("trajectory", SAMPLE, folder)
+    assert result["label"] in ("true", "false") and result["windows"] >= 1
+    assert sum(result["probabilities"].values()) == pytest.approx(1.0, abs=1e-5)
+    noisy = predict_file("trajectory", SAMPLE, folder, weight_bits=2, act_bits=4, sigma=0.2, seed=1)
+    assert noisy["probabilities"] != result["probabilities"] and noisy["weight_bits"] == 2
+
+
+def test_experiments_and_model_card(task_folder, monkeypatch):
+    root, data, _ = task_folder
+    folder = root / "pretrained" / "trajectory"
+    bits = run_experiment("trajectory", "bits", folder, data, bits=[4, 32], qat_epochs=1)
+    assert set(bits["method"]) == {"ptq", "qat"} and len(bits) == 3
+    sigma = run_experiment("trajectory", "sigma", folder, data, sigmas=[0.0, 0.2], seeds=2, limit=20)
+    assert set(sigma["training"]) == {"float", "noise"} and len(sigma) == 8 and set(sigma["n"]) == {20}
+    results = root / "results"
+    results.mkdir()
+    bits.to_csv(results / "trajectory_bits.csv", index=False)
+    sigma.to_csv(results / "trajectory_sigma.csv", index=False)
+    monkeypatch.setenv("MEMGRU_PRETRAINED_DIR", str(root / "pretrained"))
+    monkeypatch.setenv("MEMGRU_RESULTS_DIR", str(results))
+    card = model_card("trajectory")
+    assert "PTQ vs QAT" in card and "| method | 4 | float |" in card
+    assert "python -m memgru experiment --task trajectory --name sigma" in card and "± " in card
+    assert "python -m memgru train --task trajectory --runs noise" in card
+
+
+def test_training_refuses_data_of_the_wrong_shape(task_folder, tmp_path):
+    _, data, _ = task_folder
+    exp = ExperimentConfig(task="trajectory", model=ModelConfig(n_features=7, n_outputs=2, hidden=4, layers=1))
+    from memgru.errors import MemgruError
+
+    with pytest.raises(MemgruError, match="13 features per step but the model config expects 7"):
+        train_task("trajectory", exp, Path(tmp_path), data)
