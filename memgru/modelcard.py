@@ -56,7 +56,9 @@ def markdown_table(table: pd.DataFrame) -> str:
 
 
 def _fmt(value: Any) -> str:
-    return f"{value:.2f}" if isinstance(value, float) else str(value)
+    if isinstance(value, float):
+        return "–" if value != value else f"{value:.2f}"
+    return str(value)
 
 
 def _metric_text(metrics: dict[str, Any]) -> str:

@@ -7,7 +7,7 @@ import streamlit as st
 from memgru.errors import MemgruError
 from memgru.plots import probability_bars, probability_table, spectrogram_figure, waveform_figure
 from memgru.tasks.audio import SAMPLE_RATE, FeatureConfig
-from ui.cache import checkpoint_model, predictions, task_checkpoint
+from ui.cache import predictions, require_checkpoint
 from ui.controls import sidebar
 from ui.figures import show_figure
 from ui.inputs import audio_signal, choose_input, log_mel, read_or_stop
@@ -28,16 +28,7 @@ st.caption("A GRU classifies 4-s windows of log-mel features into the 10 UrbanSo
            "windows every 2 s, probabilities averaged). The float model and the same weights programmed on the "
            "crossbars at the sidebar's setting judge the same input.")
 
-ckpt = task_checkpoint("audio")
-if ckpt is None:
-    st.info("No trained audio model yet: `python -m memgru train --task audio` writes `pretrained/audio/`.")
-    st.stop()
-try:
-    _, config = checkpoint_model(ckpt)
-except MemgruError as exc:
-    st.error(f"Cannot load the audio model: {exc}")
-    st.stop()
-(st.warning if ckpt.folder.name == "float" else st.caption)(f"Model: {ckpt.note}.")
+ckpt, config = require_checkpoint("audio", "audio")
 stats = config["extra"]["stats"]
 
 item = choose_input("audio", AUDIO_TYPES, "a", record=True, format_sample=sample_label,

@@ -6,7 +6,7 @@ import streamlit as st
 from memgru.errors import MemgruError
 from memgru.plots import altitude_figure, probability_bars, probability_table, track_figure, track_table
 from memgru.tasks.trajectory import USER_COLUMNS
-from ui.cache import checkpoint_model, predictions, task_checkpoint
+from ui.cache import predictions, require_checkpoint
 from ui.controls import sidebar
 from ui.figures import show_figure
 from ui.inputs import SAMPLE, choose_input, read_or_stop, samples, track_reports
@@ -23,17 +23,7 @@ st.caption("A GRU reads 320-s windows of an ADS-B track (10-s steps: speed, turn
            "as derived from the positions, and their residuals) and says whether the track is real or false "
            "(spoofed, replayed, spliced…); a file's verdict averages its windows.")
 
-ckpt = task_checkpoint("trajectory")
-if ckpt is None:
-    st.info("No trained trajectory model yet: `python -m memgru train --task trajectory` writes "
-            "`pretrained/trajectory/`.")
-    st.stop()
-try:
-    _, config = checkpoint_model(ckpt)
-except MemgruError as exc:
-    st.error(f"Cannot load the trajectory model: {exc}")
-    st.stop()
-(st.warning if ckpt.folder.name == "float" else st.caption)(f"Model: {ckpt.note}.")
+ckpt, config = require_checkpoint("trajectory", "trajectory")
 
 catalogue = samples("trajectory").set_index("file")
 

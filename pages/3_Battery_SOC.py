@@ -6,7 +6,7 @@ import streamlit as st
 
 from memgru.errors import MemgruError
 from memgru.plots import soc_figure, soc_table
-from ui.cache import checkpoint_model, predictions, task_checkpoint
+from ui.cache import predictions, require_checkpoint
 from ui.controls import sidebar
 from ui.figures import show_figure
 from ui.inputs import choose_input, read_or_stop
@@ -26,16 +26,7 @@ st.caption("A GRU reads a 1 Hz trace of current, voltage and temperature and est
            "the true SOC; an uploaded CSV needs `time_s`, `current_a` (+ = discharge), `voltage_v`, "
            "`temperature_c` and optionally `soc`.")
 
-ckpt = task_checkpoint("soc")
-if ckpt is None:
-    st.info("No trained SOC model yet: `python -m memgru train --task soc` writes `pretrained/soc/`.")
-    st.stop()
-try:
-    _, config = checkpoint_model(ckpt)
-except MemgruError as exc:
-    st.error(f"Cannot load the SOC model: {exc}")
-    st.stop()
-(st.warning if ckpt.folder.name == "float" else st.caption)(f"Model: {ckpt.note}.")
+ckpt, config = require_checkpoint("soc", "SOC")
 
 item = choose_input("soc", ["csv"], "soc", format_sample=sample_label,
                     upload_help="1 Hz or faster (resampled to 1 Hz); SOC in % or as a fraction.")

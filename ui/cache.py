@@ -164,3 +164,20 @@ def predictions(ckpt: TaskCheckpoint, input_key: str, user: UserInput, settings:
         "crossbar": _prediction(*common, "crossbar", q.weight_bits, q.act_bits, settings.sigma, settings.seed,
                                 settings.device, settings.snr_db, _user=user),
     }
+
+
+def require_checkpoint(task: str, label: str) -> tuple[TaskCheckpoint, dict]:
+    """The task's checkpoint and config for a task page, or a clear message and the end of the page run."""
+    from memgru.errors import MemgruError
+
+    ckpt = task_checkpoint(task)
+    if ckpt is None:
+        st.info(f"No trained {label} model yet: `python -m memgru train --task {task}` writes `pretrained/{task}/`.")
+        st.stop()
+    try:
+        _, config = checkpoint_model(ckpt)
+    except MemgruError as exc:
+        st.error(f"Cannot load the {label} model: {exc}")
+        st.stop()
+    (st.warning if ckpt.folder.name == "float" else st.caption)(f"Model: {ckpt.note}.")
+    return ckpt, config
