@@ -115,7 +115,8 @@ def model_card(task: str) -> str:
         ("bits", f"Metric ({unit}) vs weight bits, 8-bit activations, ideal device: PTQ vs QAT", _bits_table),
         ("sigma", f"Metric ({unit}) vs programming variation σ (6-bit weights, 8-bit activations), "
                   "mean ± std over device seeds", _sigma_table),
-        ("snr", f"Metric ({unit}) vs input SNR (dB, white noise on the model inputs)", None),
+        ("snr", f"Metric ({unit}) vs input SNR (dB): white noise added to the normalised model inputs "
+                "(features), not to the raw signal", None),
     ):
         path = results / f"{task}_{name}.csv"
         if not path.is_file():
