@@ -122,8 +122,10 @@ def model_card(task: str) -> str:
         if not path.is_file():
             continue
         rows = pd.read_csv(path)
+        n = int(rows["n"].iloc[0])
+        size = "one whole trace per temperature" if n == 1 else f"{n} sequences per set"
         lines += ["", f"## {title}", "", f"`python -m memgru experiment --task {task} --name {name}` → "
-                  f"`results/{path.name}` (evaluated on {int(rows['n'].iloc[0])} sequences per set)", ""]
+                  f"`results/{path.name}` (evaluated on {size})", ""]
         if builder is None:
             rows = rows.assign(bits=rows["weight_bits"].map(lambda b: "float" if b >= 32 else str(b)))
             rows["snr_db"] = rows["snr_db"].fillna("clean")

@@ -21,6 +21,10 @@ from torch import nn
 from memgru.config import FLOAT_BITS
 from memgru.errors import MemgruError
 
+MIN_SCALE = 1e-12
+"""Smallest quantization step: narrower ranges (e.g. all-zero or denormal data) use a unit step instead,
+which represents them as 0 and avoids dividing by a step that underflows."""
+
 
 def weight_qmax(bits: int) -> int:
     """Largest symmetric integer level for `bits`-bit weights: 2^(bits-1) - 1."""
@@ -32,11 +36,11 @@ def weight_qmax(bits: int) -> int:
 def weight_scale(w: torch.Tensor, bits: int, per_channel: bool = True) -> torch.Tensor:
     """Scale per output row (or one, broadcast to every row) so that max|w| maps to the top level.
 
-    Rows that are all zero get scale 1 (any scale represents them exactly).
+    Rows that are all zero (or below `MIN_SCALE`) get scale 1: they quantize to exactly 0.
     """
     qmax = weight_qmax(bits)
     amax = w.detach().abs().amax(dim=1) if per_channel else w.detach().abs().amax().expand(w.shape[0])
-    return torch.where(amax > 0, amax / qmax, torch.ones_like(amax))
+    return torch.where(amax / qmax > MIN_SCALE, amax / qmax, torch.ones_like(amax))
 
 
 def quantize_weight(w: torch.Tensor, bits: int, per_channel: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
@@ -142,7 +146,7 @@ class ActivationQuantizer(nn.Module):
         qmax = 2**self.bits - 1
         lo = min(float(self.lo), 0.0)
         hi = max(float(self.hi), 0.0)
-        scale = (hi - lo) / qmax if hi > lo else 1.0
+        scale = (hi - lo) / qmax if (hi - lo) / qmax > MIN_SCALE else 1.0
         zero_point = round(-lo / scale)
         qp = (scale, min(max(zero_point, 0), qmax))
         if self.calibrated and not self.observing and not self.training:
