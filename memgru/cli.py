@@ -315,7 +315,7 @@ def _parser() -> _Parser:
 
     p = sub.add_parser("experiment", help="run a paper experiment (bits, sigma, snr) -> results/<task>_<name>.csv")
     p.add_argument("--task", choices=TASK_NAMES, required=True)
-    p.add_argument("--name", choices=("bits", "sigma", "snr"), required=True)
+    p.add_argument("--name", choices=("bits", "sigma", "snr", "families"), required=True)
     p.add_argument("--checkpoint", help="task folder with the deployed model and float/ (default pretrained/<task>)")
     p.add_argument("--data-dir", help="built dataset folder (default data/<task>)")
     p.add_argument("--bits", type=_bits_list, default=None, help="weight bits list (bits experiment)")

@@ -6,6 +6,8 @@
 - `sigma`: metric vs programming variation σ (fraction of g_max − g_min) for the float-trained and
   the noise-trained model, at 6-bit weights / 8-bit activations, over several device seeds. Fig. 7.
 - `snr`: metric vs input SNR (white noise on the model inputs), float and 6-bit. Table 3.
+- `families` (trajectory): accuracy per false-track family and magnitude bin, and the false-alarm
+  rate on real tracks, for the float- and noise-trained models at float and 6-bit weights.
 
 Every row names the task, the evaluation set (group columns such as `temperature_c`), the setting
 and the seed. `python -m memgru experiment --task T --name N` runs one.
@@ -23,10 +25,10 @@ from torch import nn
 from memgru.checkpoint import load_checkpoint
 from memgru.config import FLOAT_BITS, TrainConfig
 from memgru.models import build_model
-from memgru.pipeline import evaluate_sets, load_calibration, plain_copy, subset
+from memgru.pipeline import deployed_model, evaluate_sets, load_calibration, plain_copy, subset
 from memgru.tasks.common import SequenceSet
 from memgru.tasks.io import task_io
-from memgru.train import train_model
+from memgru.train import predict, train_model
 
 PAPER_BITS = (2, 3, 4, 5, 6, 7, 8, 16, FLOAT_BITS)
 """Weight precisions of the paper's tables."""
@@ -34,8 +36,21 @@ PAPER_SIGMAS = (0.0, 0.02, 0.05, 0.08, 0.1, 0.15, 0.2)
 """Programming variation levels of Fig. 7."""
 PAPER_SNRS = (-10.0, -5.0, 0.0, 5.0, 10.0)
 """Input SNRs of Table 3 (dB)."""
-EXPERIMENTS = ("bits", "sigma", "snr")
+EXPERIMENTS = ("bits", "sigma", "snr", "families")
 """Experiment names."""
+
+
+def family_rows(model: nn.Module, data: SequenceSet) -> pd.DataFrame:
+    """Accuracy per `family` (and magnitude bin) of a classifier; for the real family this is
+    100 % minus the false-alarm rate. Needs `family` and `magnitude` columns in `data.meta`."""
+    pred = predict(model, data.x).argmax(dim=-1).numpy()
+    meta = data.meta.assign(correct=(pred == data.y) * 100.0)
+    meta["magnitude_bin"] = pd.cut(meta["magnitude"], [-0.01, 0.1, 0.2, 0.4, 0.7, 1.0]).astype(str)
+    meta.loc[meta["family"] == "real", "magnitude_bin"] = "real"
+    per_family = meta.groupby("family")["correct"].agg(["mean", "size"]).reset_index().assign(magnitude_bin="all")
+    per_bin = meta.groupby(["family", "magnitude_bin"])["correct"].agg(["mean", "size"]).reset_index()
+    per_bin = per_bin[per_bin["family"] != "real"]
+    return pd.concat([per_family, per_bin], ignore_index=True).rename(columns={"mean": "accuracy", "size": "n"})
 
 
 def qat_finetune(
@@ -102,6 +117,16 @@ def run_experiment(
     elif name == "snr":
         rows = evaluate_sets(float_model, sets, calibration, bits=[6, FLOAT_BITS], act_bits=act_bits,
                          snrs=[None, *snrs])
+    elif name == "families":
+        noise_model, _ = load_checkpoint(folder, task=task)
+        tables = []
+        for training, model in (("float", float_model), ("noise", noise_model)):
+            for bits in (FLOAT_BITS, 6):
+                act = FLOAT_BITS if bits >= FLOAT_BITS else act_bits
+                chip = deployed_model(model, folder / "float", bits, act, 0.0, 0)
+                tables += [family_rows(chip, data).assign(training=training, weight_bits=bits, act_bits=act)
+                           for _, data in sets]
+        rows = pd.concat(tables, ignore_index=True)
     else:
         raise ValueError(f"unknown experiment {name!r}")
     return rows.assign(task=task)

@@ -82,6 +82,13 @@ def _sigma_table(rows: pd.DataFrame, value: str) -> str:
     return markdown_table(s.pivot_table(index=by, columns="sigma", values="cell", aggfunc="first", sort=False))
 
 
+def _families_table(rows: pd.DataFrame, value: str) -> str:
+    table = rows[rows["magnitude_bin"] == "all"].pivot_table(
+        index="family", columns=["training", "weight_bits"], values=value, aggfunc="mean")
+    table.columns = [f"{t}-trained, {'float' if b >= 32 else f'{b}-bit'}" for t, b in table.columns]
+    return markdown_table(table) + "\n\nThe `real` row is 100 % minus the false-alarm rate on real tracks."
+
+
 def model_card(task: str) -> str:
     """The markdown model card of the task's bundled models."""
     spec = task_spec(task)
@@ -117,12 +124,16 @@ def model_card(task: str) -> str:
                   "mean ± std over device seeds", _sigma_table),
         ("snr", f"Metric ({unit}) vs input SNR (dB): white noise added to the normalised model inputs "
                 "(features), not to the raw signal", None),
+        ("families", "Accuracy (%) per false-track family (magnitude bins in the CSV)", _families_table),
     ):
         path = results / f"{task}_{name}.csv"
         if not path.is_file():
             continue
         rows = pd.read_csv(path)
-        n = int(rows["n"].iloc[0])
+        if name == "families":  # one row per family: the set is their sum for one model and precision
+            n = int(rows.query("magnitude_bin == 'all' and training == 'float' and weight_bits >= 32")["n"].sum())
+        else:
+            n = int(rows["n"].iloc[0])
         size = "one whole trace per temperature" if n == 1 else f"{n} sequences per set"
         lines += ["", f"## {title}", "", f"`python -m memgru experiment --task {task} --name {name}` → "
                   f"`results/{path.name}` (evaluated on {size})", ""]
