@@ -24,7 +24,8 @@ def _split(n: int, seed: int) -> SequenceSet:
     y = np.arange(n) % 2
     x = rng.normal(size=(n, 32, 13)).astype(np.float32)
     x[:, :, 0] += y[:, None] * np.linspace(0, 3, 32, dtype=np.float32)
-    return SequenceSet(x, y.astype(np.int64), pd.DataFrame({"family": np.where(y, "ghost_cv", "real")}))
+    meta = pd.DataFrame({"family": np.where(y, "ghost_cv", "real"), "magnitude": np.where(y, 0.5, 0.0)})
+    return SequenceSet(x, y.astype(np.int64), meta)
 
 
 def points_of(path: Path) -> np.ndarray:
@@ -82,6 +83,10 @@ def test_experiments_and_model_card(task_folder, monkeypatch):
     assert set(bits["method"]) == {"ptq", "qat"} and len(bits) == 3
     sigma = run_experiment("trajectory", "sigma", folder, data, sigmas=[0.0, 0.2], seeds=2, limit=20)
     assert set(sigma["training"]) == {"float", "noise"} and len(sigma) == 8 and set(sigma["n"]) == {20}
+    families = run_experiment("trajectory", "families", folder, data)
+    real = families.query("family == 'real' and magnitude_bin == 'all'")
+    assert len(real) == 4 and set(real["n"]) == {24}  # 2 models x 2 precisions, half of 48 test windows
+    assert families.query("family == 'ghost_cv' and magnitude_bin != 'all'")["n"].sum() == 4 * 24
     results = root / "results"
     results.mkdir()
     bits.to_csv(results / "trajectory_bits.csv", index=False)
