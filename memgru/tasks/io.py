@@ -43,10 +43,8 @@ class TaskIO:
 
     name: str
     """Task name."""
-    build: Callable[..., dict]
-    """build(out_dir, seed=...) -> JSON summary: builds the dataset deterministically."""
-    load_split: Callable[[Path, str], SequenceSet]
-    """load_split(data_dir, 'train' | 'val' | 'test') -> SequenceSet."""
+    module: Any
+    """The task module: `build_dataset(out_dir, seed=..., **kw) -> dict`, `load_split(data_dir, split)`."""
     stats: Callable[[Path], dict]
     """stats(data_dir) -> JSON-able normalisation/feature settings stored in the checkpoint."""
     read_input: Callable[[Path, dict], UserInput]
@@ -55,6 +53,14 @@ class TaskIO:
     """Class names (None for regression)."""
     test_sets: Callable[[Path], list[tuple[dict[str, Any], SequenceSet]]] | None = None
     """The held-out evaluation sets with their group labels (default: the test split, one group)."""
+
+    def build(self, out_dir: str | Path, seed: int = 0, **kwargs: Any) -> dict:
+        """Build the dataset deterministically into `out_dir`; returns its JSON summary."""
+        return self.module.build_dataset(Path(out_dir), seed=seed, **kwargs)
+
+    def load_split(self, data_dir: str | Path, split: str) -> SequenceSet:
+        """One built split ('train', 'val', 'test') as a SequenceSet."""
+        return self.module.load_split(Path(data_dir), split)
 
     def evaluation_sets(self, data_dir: Path) -> list[tuple[dict[str, Any], SequenceSet]]:
         """[(group columns, data)]: what the paper-style tables are measured on."""
@@ -79,8 +85,7 @@ def _trajectory() -> TaskIO:
 
     return TaskIO(
         name="trajectory",
-        build=lambda out_dir, seed=0, **kw: mod.build_dataset(Path(out_dir), seed=seed, **kw),
-        load_split=lambda d, split: mod.load_split(Path(d), split),
+        module=mod,
         stats=lambda d: {"feature_stats": mod.load_feature_stats(Path(d))},
         read_input=read,
         labels=TRAJECTORY_LABELS,
@@ -110,8 +115,7 @@ def _soc() -> TaskIO:
 
     return TaskIO(
         name="soc",
-        build=lambda out_dir, seed=0, **kw: mod.build_dataset(Path(out_dir), seed=seed, **kw),
-        load_split=lambda d, split: mod.load_split(Path(d), split),
+        module=mod,
         stats=lambda d: {"norm_stats": mod.load_stats(Path(d))},
         read_input=read,
         labels=None,
@@ -129,8 +133,7 @@ def _audio() -> TaskIO:
 
     return TaskIO(
         name="audio",
-        build=lambda out_dir, seed=0, **kw: mod.build_dataset(Path(out_dir), seed=seed, **kw),
-        load_split=lambda d, split: mod.load_split(Path(d), split),
+        module=mod,
         stats=lambda d: {"norm_stats": mod.load_stats(Path(d)).to_dict()},
         read_input=read,
         labels=tuple(mod.LABELS),
