@@ -204,6 +204,8 @@ def cmd_evaluate(args: argparse.Namespace) -> dict[str, Any]:
     from memgru.pipeline import evaluate_sets, load_calibration
     from memgru.tasks.io import task_io
 
+    if not 50.0 < args.act_percentile <= 100.0:
+        raise MemgruError(f"--act-percentile must be in (50, 100], got {args.act_percentile}")
     if args.out and Path(args.out).is_dir():
         raise MemgruError(f"--out {args.out} is a folder; give a CSV file name")
     if args.out:
@@ -216,7 +218,8 @@ def cmd_evaluate(args: argparse.Namespace) -> dict[str, Any]:
     device = device_from_args(args)
     snrs = [None] if not args.snr_db else [None, *args.snr_db]
     rows = evaluate_sets(model, sets, load_calibration(folder), bits=args.bits, sigmas=args.sigma_list, snrs=snrs,
-                         seeds=range(args.seed, args.seed + args.seeds), act_bits=args.act_bits, device=device)
+                         seeds=range(args.seed, args.seed + args.seeds), act_bits=args.act_bits, device=device,
+                         act_percentile=args.act_percentile)
     if args.out:
         rows.to_csv(args.out, index=False)
     return {"task": args.task, "split": args.split, "checkpoint": str(folder), "device": device.to_dict(),
@@ -309,6 +312,8 @@ def _parser() -> _Parser:
     p.add_argument("--adc-bits", type=_bits, default=None)
     p.add_argument("--seed", type=int, default=0, help="first device seed")
     p.add_argument("--seeds", type=int, default=1, help="device seeds per setting")
+    p.add_argument("--act-percentile", type=float, default=100.0,
+                   help="calibrate activation ranges on [100-p, p] percentiles (100 = min/max)")
     p.add_argument("--out", help="also write the rows as CSV")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(run=cmd_evaluate, show=_print_evaluate, sigma=None)

@@ -84,10 +84,15 @@ class QuantConfig(_JsonConfig):
     """One weight scale per output channel (crossbar column pair) instead of one per matrix."""
     act_points: tuple[str, ...] = ACT_POINTS
     """Which activations are quantized when act_bits < 32; a subset of `ACT_POINTS`."""
+    act_percentile: float = 100.0
+    """Calibrated activation range = [100 - p, p] percentiles of the observed values (widened over
+    calibration batches); 100 = min/max. Lower values clip rare outliers to gain resolution."""
 
     def __post_init__(self) -> None:
         _check_bits("weight_bits", self.weight_bits)
         _check_bits("act_bits", self.act_bits)
+        if not isinstance(self.act_percentile, int | float) or not 50.0 < self.act_percentile <= 100.0:
+            raise MemgruError(f"act_percentile must be in (50, 100], got {self.act_percentile!r}")
         bad = [p for p in self.act_points if p not in ACT_POINTS]
         if bad:
             raise MemgruError(f"unknown act_points {bad}; choose from {list(ACT_POINTS)}")

@@ -39,16 +39,17 @@ Perturb = Callable[[SequenceSet, float, int], SequenceSet]
 
 def chip_model(
     model: nn.Module, weight_bits: int, act_bits: int, sigma: float, seed: int,
-    calibration: np.ndarray | torch.Tensor, device: DeviceConfig | None = None,
+    calibration: np.ndarray | torch.Tensor, device: DeviceConfig | None = None, act_percentile: float = 100.0,
 ) -> nn.Module:
     """`model` programmed onto crossbars at this setting and calibrated, in eval mode.
 
     `device` defaults to `DeviceConfig.ideal()`, so that only quantization and the programming
     variation `sigma` (std as a fraction of g_max - g_min) act; pass `DeviceConfig.rram_1t1r()` for
-    the whole set of non-idealities.
+    the whole set of non-idealities. `act_percentile` < 100 calibrates activation ranges on
+    percentiles instead of min/max (see `QuantConfig.act_percentile`).
     """
     base = device or DeviceConfig.ideal()
-    quant = QuantConfig(weight_bits=weight_bits, act_bits=act_bits)
+    quant = QuantConfig(weight_bits=weight_bits, act_bits=act_bits, act_percentile=act_percentile)
     chip = convert(model, quant, base.replace(prog_sigma=sigma), seed)
     calib = torch.as_tensor(calibration, dtype=torch.float32)
     return calibrate(chip, [calib[i : i + 256] for i in range(0, len(calib), 256)]).eval()
@@ -66,6 +67,7 @@ def sweep(
     device: DeviceConfig | None = None,
     perturb: Perturb | None = None,
     progress: Callable[[float], None] | None = None,
+    act_percentile: float = 100.0,
 ) -> pd.DataFrame:
     """The metric for every combination of weight bits, σ, SNR and device seed.
 
@@ -88,7 +90,7 @@ def sweep(
             if perturb is None:
                 raise ValueError("sweeping input SNR needs the task's perturb function")
             split = noisy.setdefault((snr, seed), perturb(data, float(snr), seed))
-        chip = chip_model(model, b, a, sigma, seed, calibration, device)
+        chip = chip_model(model, b, a, sigma, seed, calibration, device, act_percentile)
         rows.append({
             "weight_bits": b, "act_bits": a, "sigma": sigma, "snr_db": snr, "seed": seed,
             name: metric(kind, predict(chip, split.x), split.y), "n": len(split),

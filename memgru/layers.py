@@ -136,7 +136,7 @@ class CrossbarLinear(_CrossbarBase):
         self.in_features, self.out_features = in_features, out_features
         self.weight = nn.Parameter(torch.empty(out_features, in_features))
         self.bias = nn.Parameter(torch.empty(out_features)) if bias else None
-        self.input_quant = ActivationQuantizer(_input_bits(quant, device))
+        self.input_quant = ActivationQuantizer(_input_bits(quant, device), percentile=quant.act_percentile)
         ref = nn.Linear(in_features, out_features, bias)
         with torch.no_grad():
             self.weight.copy_(ref.weight)
@@ -171,9 +171,10 @@ class _GateQuantizers(nn.Module):
         self.hidden = hidden
         in_bits = _input_bits(quant, device)
         pre_bits, gate_bits = quant.act_bits_at("preact"), quant.act_bits_at("gate")
-        self.x = ActivationQuantizer(in_bits)
-        self.h = ActivationQuantizer(in_bits)
-        self.pre = nn.ModuleDict({g: ActivationQuantizer(pre_bits) for g in GATES})
+        p = quant.act_percentile
+        self.x = ActivationQuantizer(in_bits, percentile=p)
+        self.h = ActivationQuantizer(in_bits, percentile=p)
+        self.pre = nn.ModuleDict({g: ActivationQuantizer(pre_bits, percentile=p) for g in GATES})
         self.gate = nn.ModuleDict({
             "r": ActivationQuantizer(gate_bits, fixed_range=(0.0, 1.0)),
             "z": ActivationQuantizer(gate_bits, fixed_range=(0.0, 1.0)),

@@ -87,8 +87,11 @@ class ActivationQuantizer(nn.Module):
     exactly representable. Backward is the STE: gradient 1 inside the range, 0 where clipped.
     """
 
-    def __init__(self, bits: int = FLOAT_BITS, fixed_range: tuple[float, float] | None = None) -> None:
+    def __init__(
+        self, bits: int = FLOAT_BITS, fixed_range: tuple[float, float] | None = None, percentile: float = 100.0
+    ) -> None:
         super().__init__()
+        self.percentile = float(percentile)
         if bits != FLOAT_BITS and not 2 <= bits <= 16:
             raise MemgruError(f"activation bits must be 2..16 or 32, got {bits}")
         self.bits = bits
@@ -125,8 +128,14 @@ class ActivationQuantizer(nn.Module):
             return
         x = x.detach()
         self._qp = None
-        self.lo.copy_(torch.minimum(self.lo, x.min()))
-        self.hi.copy_(torch.maximum(self.hi, x.max()))
+        lo, hi = x.min(), x.max()
+        if self.percentile < 100.0:
+            flat = x.flatten().float()
+            flat = flat[:: max(1, flat.numel() // (1 << 22))]  # torch.quantile's size limit; a strided subsample
+            q = torch.tensor([1.0 - self.percentile / 100.0, self.percentile / 100.0])
+            lo, hi = torch.quantile(flat, q)
+        self.lo.copy_(torch.minimum(self.lo, lo))
+        self.hi.copy_(torch.maximum(self.hi, hi))
 
     def _track(self, x: torch.Tensor, momentum: float = 0.1) -> None:
         """Quantization-aware training: follow the batch min/max with an exponential moving average."""

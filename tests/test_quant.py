@@ -115,3 +115,16 @@ def test_weight_noise_statistics_and_gradient():
     noisy.sum().backward()
     assert torch.equal(w.grad, torch.ones_like(w))
     assert inject_weight_noise(w, 0.0) is w
+
+
+def test_percentile_calibration_ignores_rare_outliers():
+    x = torch.cat([torch.linspace(-1, 1, 100_000), torch.tensor([500.0])])
+    minmax, pct = ActivationQuantizer(8), ActivationQuantizer(8, percentile=99.9)
+    for q in (minmax, pct):
+        q.observing = True
+        q(x)
+        q.observing = False
+    assert float(minmax.hi) == 500.0
+    assert 0.99 < float(pct.hi) < 1.0 and -1.0 < float(pct.lo) < -0.99
+    inside = torch.linspace(-0.9, 0.9, 50)
+    assert (pct.eval()(inside) - inside).abs().max() < (minmax.eval()(inside) - inside).abs().max() / 50
