@@ -199,13 +199,6 @@ def apply_nonidealities(cmap: ConductanceMap, device: DeviceConfig, seed: int) -
     return Nonideal(g_pos=g_pos, g_neg=g_neg, stuck_pos=stuck_pos, stuck_neg=stuck_neg, drift_gain=gain)
 
 
-def _symmetric_quant(p: torch.Tensor, full_scale: torch.Tensor, bits: int) -> torch.Tensor:
-    """Uniform symmetric quantization of `p` with 2^(bits-1)-1 levels each side of 0 over ±full_scale."""
-    m = 2 ** (bits - 1) - 1
-    step = torch.where(full_scale > 0, full_scale / m, torch.ones_like(full_scale))
-    return torch.clamp(torch.round(p / step), -m, m) * step
-
-
 @dataclass
 class ProgrammedMatrix:
     """One weight matrix as it sits on the chip: tiles of conductances, ADC ranges, and its MVM.

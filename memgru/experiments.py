@@ -24,7 +24,6 @@ from torch import nn
 
 from memgru.checkpoint import load_checkpoint
 from memgru.config import FLOAT_BITS, TrainConfig
-from memgru.models import build_model
 from memgru.pipeline import deployed_model, evaluate_sets, load_calibration, plain_copy, subset
 from memgru.tasks.common import SequenceSet
 from memgru.tasks.io import task_io
@@ -63,9 +62,7 @@ def qat_finetune(
     """
     cfg = TrainConfig.from_dict({**base.to_dict(), "epochs": epochs, "lr": base.lr / 10, "weight_noise": 0.0,
                                  "qat_weight_bits": weight_bits, "qat_act_bits": FLOAT_BITS, "patience": 0})
-    start = build_model(model.cfg)
-    start.load_state_dict(model.state_dict())
-    trained, _ = train_model(start, train, val, cfg)
+    trained, _ = train_model(plain_copy(model, model.cfg), train, val, cfg)
     return trained
 
 

@@ -20,8 +20,9 @@ from memgru.layers import convert, crossbar_layers
 from memgru.models import build_model, count_parameters
 from memgru.pipeline import CALIBRATION_FILE, deployed_model, prediction
 from memgru.tasks.io import UserInput
+from memgru.tasks.registry import load_task_model
 from ui.controls import Settings
-from ui.sources import load_model, pretrained_root
+from ui.sources import pretrained_root
 
 
 def file_stamp(*paths: Path) -> tuple[tuple[int, int], ...]:
@@ -36,7 +37,7 @@ def _checkpoint_key(task: str) -> tuple[str, tuple]:
 
 @st.cache_resource(show_spinner="Loading the task model…", max_entries=6)
 def _task_model(task: str, root: str, stamp: tuple) -> tuple[nn.Module, str]:
-    return load_model(task, Path(root))
+    return load_task_model(task)  # root and stamp only key the cache
 
 
 @st.cache_resource(show_spinner="Programming the crossbars…", max_entries=3)
@@ -129,13 +130,6 @@ def _deployed(task: str, folder: str, stamp: tuple, weight_bits: int, act_bits: 
 def float_model(ckpt: TaskCheckpoint) -> nn.Module:
     """The checkpoint's model in full precision, as trained."""
     return _deployed(ckpt.task, str(ckpt.folder), ckpt.stamp, FLOAT_BITS, FLOAT_BITS, 0.0, 0, None)
-
-
-def crossbar_model(ckpt: TaskCheckpoint, settings: Settings) -> nn.Module:
-    """The checkpoint's model programmed at the sidebar's setting and calibrated on its calibration inputs
-    (`memgru.pipeline.deployed_model`, a converted copy), cached per setting."""
-    return _deployed(ckpt.task, str(ckpt.folder), ckpt.stamp, settings.quant.weight_bits, settings.quant.act_bits,
-                     settings.sigma, settings.seed, settings.device)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

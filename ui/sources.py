@@ -22,17 +22,15 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import torch
 from torch import nn
 
-from memgru.checkpoint import load_checkpoint, read_config
+from memgru.checkpoint import read_config
 from memgru.config import DeviceConfig
 from memgru.errors import MemgruError
-from memgru.models import build_model
 from memgru.pipeline import CALIBRATION_SIZE, evaluate_sets, load_calibration
 from memgru.plots import AXIS_LABELS, LOG_COLUMNS, metric_column
 from memgru.tasks.io import task_io
-from memgru.tasks.registry import pretrained_root, results_root, task_spec
+from memgru.tasks.registry import pretrained_root, results_root
 
 LOG_RUNS = {"float": "log_float.jsonl", "noise": "log_noise.jsonl"}
 """Training runs shown in the training view and their log file names next to the checkpoint."""
@@ -69,23 +67,6 @@ def checkpoint_status(task: str, root: Path | None = None) -> CheckpointStatus:
         return CheckpointStatus(task, folder, read_config(folder), None)
     except MemgruError as exc:
         return CheckpointStatus(task, folder, None, str(exc))
-
-
-def load_model(task: str, root: Path | None = None, seed: int = 0) -> tuple[nn.Module, str]:
-    """The task's model (eval mode) and a sentence saying where its weights come from.
-
-    The pretrained checkpoint under `root` when there is one (a corrupt one raises MemgruError),
-    else a seeded random initialisation of the task's default architecture, which the pages show.
-    """
-    spec = task_spec(task)
-    folder = (root or pretrained_root()) / task
-    if (folder / "config.json").is_file():
-        model, _ = load_checkpoint(folder, task=task)
-        return model, f"pretrained checkpoint {folder}"
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = build_model(spec.model).eval()
-    return model, f"random init (seed {seed}) of the task's default architecture; no trained weights yet"
 
 
 def parse_results(text: str, name: str) -> pd.DataFrame:

@@ -128,6 +128,8 @@ def load_task_model(task: str, config: str | Path | None = None, seed: int = 0) 
         model, _ = load_checkpoint(spec.pretrained_dir, task=task)
         return model, f"pretrained checkpoint {spec.pretrained_dir}"
     cfg = read_model_config(config) if config else spec.model
-    torch.manual_seed(seed)
+    with torch.random.fork_rng(devices=[]):  # seeded, without touching the caller's random state
+        torch.manual_seed(seed)
+        model = build_model(cfg).eval()
     source = f"config {config}" if config else "the task's default architecture"
-    return build_model(cfg).eval(), f"random init (seed {seed}) of {source}; no trained weights"
+    return model, f"random init (seed {seed}) of {source}; no trained weights"

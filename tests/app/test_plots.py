@@ -26,12 +26,12 @@ from memgru.plots import (
     training_curves,
     weight_heatmap,
 )
+from memgru.tasks.registry import load_task_model as load_model
 from ui.controls import DEFAULTS, FLOAT, OFF, settings_from_values
 from ui.figures import figure_html, plot_config, table_csv
 from ui.sources import (
     checkpoint_status,
     live_inputs_missing,
-    load_model,
     parse_results,
     read_training_log,
     recompute,
