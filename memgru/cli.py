@@ -146,10 +146,11 @@ def _sigma_list(text: str) -> list[float]:
 
 def cmd_data(args: argparse.Namespace) -> dict[str, Any]:
     """Build a dataset deterministically into data/<task> (or --out)."""
+    from memgru.export import output_folder
     from memgru.tasks.io import task_io
 
     io = task_io(DATASETS[args.dataset])
-    out = io.data_dir(args.out)
+    out = output_folder(io.data_dir(args.out))
     return {"dataset": args.dataset, "folder": str(out), **io.build(out, seed=args.seed)}
 
 

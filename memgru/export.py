@@ -16,7 +16,7 @@ from memgru.errors import MemgruError
 def output_folder(folder: Path) -> Path:
     """Create `folder` for writing, or fail with one clear line (exists as a file, not writable)."""
     if folder.exists() and not folder.is_dir():
-        raise MemgruError(f"export path {folder} exists and is not a folder")
+        raise MemgruError(f"output path {folder} exists and is not a folder")
     try:
         folder.mkdir(parents=True, exist_ok=True)
         probe = folder / ".memgru-write-test"

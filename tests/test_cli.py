@@ -65,10 +65,11 @@ def test_bad_config_file_and_export_path_exit_2(tmp_path):
     file_in_the_way = tmp_path / "taken"
     file_in_the_way.write_text("x")
     for args, words in (
-        (["--config", str(bad)], "hidden must be a positive integer"),
-        (["--export", str(file_in_the_way)], "exists and is not a folder"),
+        (["crossbar", "--task", "soc", "--config", str(bad)], "hidden must be a positive integer"),
+        (["crossbar", "--task", "soc", "--export", str(file_in_the_way)], "exists and is not a folder"),
+        (["data", "soc", "--out", str(file_in_the_way)], "exists and is not a folder"),
     ):
-        proc = run_cli("crossbar", "--task", "soc", *args)
+        proc = run_cli(*args)
         assert proc.returncode == 2, proc.stderr
         assert len(proc.stderr.strip().splitlines()) == 1 and words in proc.stderr
 
