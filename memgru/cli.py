@@ -259,6 +259,55 @@ def cmd_card(args: argparse.Namespace) -> dict[str, Any]:
     return {"task": args.task, "path": str(write_model_card(args.task))}
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from exc
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _tolerance(text: str) -> float | str:
+    if text == "w6a8":
+        return text
+    try:
+        value = float(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"tolerance must be a number of metric points, got {text!r}") from exc
+    if not 0.0 <= value < 100.0:
+        raise argparse.ArgumentTypeError(f"tolerance must be in [0, 100) metric points, got {value}")
+    return value
+
+
+def cmd_plan(args: argparse.Namespace) -> dict[str, Any]:
+    """Fusion quantization: per-matrix / per-activation precision under device constraints."""
+    from memgru.export import output_folder
+    from memgru.fusion import PlanConstraints, plan_task
+    from memgru.tasks.registry import results_root
+
+    out = Path(args.out) if args.out else results_root() / f"plan_{args.task}.json"
+    if out.is_dir():
+        raise MemgruError(f"--out {out} is a folder; give a .json file path")
+    output_folder(out.resolve().parent)
+    constraints = PlanConstraints(
+        max_states=args.max_states, max_slices=args.max_slices, dac_bits=args.dac_bits, adc_bits=args.adc_bits,
+        activation_circuit=args.circuit, lut_bits=args.lut_bits,
+    )
+    report = plan_task(args.task, args.checkpoint, args.data_dir, args.tolerance, constraints, args.sigma,
+                       args.seeds, args.limit, args.qat_epochs, progress=None if args.json else print)
+    out.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    return {**report, "json": str(out)}
+
+
+def _print_plan(result: dict[str, Any]) -> None:
+    from memgru.fusion import report_lines
+
+    print("\n".join(report_lines(result)))
+    print(f"wrote {result['json']}")
+
+
 def _parser() -> _Parser:
     parser = _Parser(prog="memgru", description="GRU networks on memristor (RRAM) crossbars.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -333,6 +382,27 @@ def _parser() -> _Parser:
     p.add_argument("--out", help="CSV path (default results/<task>_<name>.csv)")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(run=cmd_experiment, show=lambda r: print(f"wrote {r['csv']} ({len(r['rows'])} rows)"))
+
+    p = sub.add_parser("plan", help="fusion quantization: bits per matrix and activation -> results/plan_<task>.json")
+    p.add_argument("--task", choices=TASK_NAMES, required=True)
+    p.add_argument("--checkpoint", help="checkpoint to plan (default pretrained/<task>/float)")
+    p.add_argument("--data-dir", help="built dataset folder (default data/<task>)")
+    p.add_argument("--tolerance", type=_tolerance, default=None,
+                   help="allowed loss vs float on validation, metric points (default 1 accuracy point, 0.1 RMSE "
+                        "point), or w6a8: what the uniform 6-bit-weight / 8-bit-activation model loses")
+    p.add_argument("--max-states", type=_positive_int, default=32, help="conductance states per device (default 32)")
+    p.add_argument("--max-slices", type=_positive_int, default=2, help="device pairs one weight may span (default 2)")
+    p.add_argument("--dac-bits", type=_bits, default=8, help="DAC bits of row inputs (default 8)")
+    p.add_argument("--adc-bits", type=_bits, default=FLOAT_BITS, help="ADC bits of partial sums (default 32 = ideal)")
+    p.add_argument("--circuit", choices=("lut", "pwl"), default="lut", help="sigmoid/tanh periphery")
+    p.add_argument("--lut-bits", type=_bits, default=10, help="look-up-table address bits (default 10)")
+    p.add_argument("--sigma", type=_fraction, default=0.0, help="programming variation during the analysis")
+    p.add_argument("--seeds", type=_positive_int, default=3, help="device seeds when sigma > 0")
+    p.add_argument("--limit", type=_positive_int, default=512, help="validation sequences used (seeded subset)")
+    p.add_argument("--qat-epochs", type=int, default=2, help="QAT fine-tuning epochs of the plan (0 = none)")
+    p.add_argument("--out", help="JSON path (default results/plan_<task>.json)")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.set_defaults(run=cmd_plan, show=_print_plan)
 
     p = sub.add_parser("card", help="write pretrained/<task>/MODEL_CARD.md from the checkpoints and results/")
     p.add_argument("--task", choices=TASK_NAMES, required=True)

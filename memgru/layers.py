@@ -19,6 +19,7 @@ Example:
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -51,6 +52,7 @@ class _CrossbarBase(nn.Module):
         self.seed = int(seed)
         self.base_seed = int(seed)
         self.weight_noise = 0.0
+        self.matrix_bits: dict[str, int] = {}
         self._calibrating = False
         self._chip: dict[str, ProgrammedMatrix] = {}
         self._chip_key: tuple | None = None
@@ -64,10 +66,10 @@ class _CrossbarBase(nn.Module):
         """The layer's matrices as programmed on the chip (programmed once, again when weights change)."""
         mats = self._matrices()
         versions = tuple((t._version, t.data_ptr()) for w, b in mats.values() for t in (w, b) if t is not None)
-        key = (self.seed, self.quant, self.device, *versions)
+        key = (self.seed, self.quant, self.device, tuple(sorted(self.matrix_bits.items())), *versions)
         if key != self._chip_key:
             self._chip = {
-                name: program(w, b, self.quant, self.device, seed=self.seed + 1009 * i)
+                name: program(w, b, self.matrix_quant(name), self.device, seed=self.seed + 1009 * i)
                 for i, (name, (w, b)) in enumerate(mats.items())
             }
             self._chip_key = key
@@ -79,9 +81,24 @@ class _CrossbarBase(nn.Module):
         self._chip_key = None
         self._noise_gen = torch.Generator().manual_seed(self.seed + 104729)
 
-    def _train_weight(self, w: torch.Tensor) -> torch.Tensor:
-        """QAT + weight-noise view of a weight for the training forward (gradients reach `w`)."""
-        wq = fake_quant_weight(w, self.quant.weight_bits, self.quant.per_channel)
+    def matrix_quant(self, name: str) -> QuantConfig:
+        """The precision matrix `name` is programmed at: the layer's `quant`, with the weight bits of
+        `matrix_bits[name]` when a mixed-precision plan set them (see `memgru.fusion`)."""
+        bits = self.matrix_bits.get(name)
+        return self.quant if bits is None else dataclasses.replace(self.quant, weight_bits=int(bits))
+
+    def set_matrix_bits(self, bits: dict[str, int]) -> None:
+        """Per-matrix weight bits (name -> 2..16 or 32), overriding `quant.weight_bits`; {} clears."""
+        unknown = sorted(set(bits) - set(self._matrices()))
+        if unknown:
+            raise MemgruError(f"no matrix {unknown} in this layer; it has {sorted(self._matrices())}")
+        checked = {name: QuantConfig(weight_bits=int(b)).weight_bits for name, b in bits.items()}
+        self.matrix_bits = checked
+        self._chip_key = None
+
+    def _train_weight(self, w: torch.Tensor, name: str) -> torch.Tensor:
+        """QAT + weight-noise view of matrix `name`'s weight for the training forward (gradients reach `w`)."""
+        wq = fake_quant_weight(w, self.matrix_quant(name).weight_bits, self.quant.per_channel)
         return inject_weight_noise(wq, self.weight_noise, self._noise_gen)
 
     def _quantizers(self) -> Iterator[ActivationQuantizer]:
@@ -151,7 +168,7 @@ class CrossbarLinear(_CrossbarBase):
         if x.shape[-1] != self.in_features:
             raise MemgruError(f"CrossbarLinear expects {self.in_features} input features, got {x.shape[-1]}")
         if self.training:
-            return F.linear(self.input_quant(x), self._train_weight(self.weight), self.bias)
+            return F.linear(self.input_quant(x), self._train_weight(self.weight, "weight"), self.bias)
         if self.needs_calibration():
             with self.observing():
                 self._chip_forward(x)
@@ -274,7 +291,7 @@ class CrossbarGRU(_CrossbarBase):
         proj = []
         for k in range(self.num_layers):
             w_ih, w_hh, b_ih, b_hh = self._weights(k)
-            wi, wh = self._train_weight(w_ih), self._train_weight(w_hh)
+            wi, wh = self._train_weight(w_ih, f"ih_l{k}"), self._train_weight(w_hh, f"hh_l{k}")
             proj.append((
                 lambda v, w=wi, b=b_ih: F.linear(v, w, b),
                 lambda v, w=wh, b=b_hh: F.linear(v, w, b),

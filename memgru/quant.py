@@ -106,6 +106,13 @@ class ActivationQuantizer(nn.Module):
         self._qp = None
         super()._load_from_state_dict(*args, **kwargs)  # type: ignore[arg-type]
 
+    def set_bits(self, bits: int) -> None:
+        """Change the precision (2..16, or 32 = off), keeping the calibrated range."""
+        if isinstance(bits, bool) or not isinstance(bits, int) or (bits != FLOAT_BITS and not 2 <= bits <= 16):
+            raise MemgruError(f"activation bits must be 2..16 or 32, got {bits!r}")
+        self.bits = bits
+        self._qp = None
+
     def set_range(self, lo: float, hi: float) -> None:
         """Set the calibrated range [lo, hi] by hand (inf/-inf forgets it)."""
         self.lo.fill_(lo)

@@ -1,0 +1,521 @@
+"""Fusion quantization planner: precision per matrix and per activation from measured task
+performance and the limits of the devices and the periphery (the paper's central method).
+
+Vocabulary:
+- a **slot** is something whose precision can be chosen: a weight matrix (`gru.ih_l0`, the input
+  weights of GRU layer 0; `gru.hh_l0`, its recurrent weights; `head.weight`, the read-out) or an
+  activation point (`gru.l0.input`: the values driven onto the rows through the DAC, x_t and h_{t-1};
+  `gru.l0.preact`: gate pre-activations addressing the sigmoid/tanh periphery; `gru.l0.gate`: the
+  periphery's outputs; `head.input`: the read-out's row inputs).
+- **device awareness** (`PlanConstraints`): a weight of b bits needs 2^(b-1) conductance states per
+  device of its differential pair; with fewer states it is bit-sliced over several pairs (more devices,
+  more ADC conversions), and at most `max_slices` pairs are allowed. Row inputs cannot be finer than
+  the DAC. The pre-activation addresses the sigmoid/tanh look-up table (`lut`, `lut_bits` address
+  bits) or, for a piecewise-linear analog periphery (`pwl`), is digitised by the ADC; gate outputs are
+  a table word (`lut`) or an ADC code (`pwl`). These bounds give every slot its ladder of allowed bits.
+- **performance analysis** (`sensitivity`): the validation metric with one slot lowered at a time
+  (every other slot at the top of its ladder), mean over device seeds at programming variation σ.
+  Each slot's descent stops at the first rung whose loss exceeds the tolerance.
+- **the plan** (`search`): from the top of every ladder, the slot whose next rung down saves the
+  most cost per metric point it lost in the sensitivity analysis is lowered one rung; the move is
+  kept if the joint plan stays within the tolerance of the float model on validation, otherwise that
+  slot is frozen. A slot is never taken below its floor (the lowest rung within tolerance on its
+  own). The plan is therefore within tolerance by construction (when the top of the ladders is).
+  Costs: bits x weights stored (weight slots; a bit-sliced weight pays every device pair it uses),
+  bits x values converted per time step (activation slots). Then `plan_task` fine-tunes the plan's
+  weight precisions with QAT for a few epochs and reports plan, cost and test metric next to the
+  paper's uniform 6-bit weights.
+
+`python -m memgru plan --task T` runs `plan_task` and writes `results/plan_<task>.json`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch import nn
+
+from memgru.config import FLOAT_BITS, DeviceConfig, QuantConfig, TrainConfig
+from memgru.crossbar import slices_needed
+from memgru.errors import MemgruError
+from memgru.layers import CrossbarGRU, CrossbarLinear, calibrate, convert, crossbar_layers
+from memgru.tasks.common import SequenceSet
+from memgru.train import metric, predict, task_kind, train_model
+
+LADDER = (FLOAT_BITS, 16, 12, 10, 8, 7, 6, 5, 4, 3, 2)
+"""Candidate precisions of every slot, highest first (32 = float, kept only where allowed)."""
+PAPER_WEIGHT_BITS = 6
+"""The paper's uniform choice of weight precision, the baseline a plan is compared with."""
+PAPER_ACT_BITS = 8
+"""Activation precision of the uniform baseline (as in this project's bits tables)."""
+MATCH_UNIFORM = "w6a8"
+"""Tolerance keyword: allow what the uniform W6/A8 model loses on validation."""
+GRU_POINTS = ("input", "preact", "gate")
+"""Activation points of one GRU layer, in the order the signal passes them."""
+
+
+@dataclass(frozen=True)
+class PlanConstraints:
+    """What the hardware allows: device states, slicing, converters and the activation periphery."""
+
+    max_states: int = 32
+    """Distinguishable conductance states per device (32 = 5 bits, multi-level RRAM with write-verify)."""
+    max_slices: int = 2
+    """Device pairs one weight may be spread over by bit slicing (1 = no slicing)."""
+    dac_bits: int = 8
+    """DAC resolution of row inputs [bits] (32 = ideal)."""
+    adc_bits: int = FLOAT_BITS
+    """ADC resolution of partial sums [bits] (32 = ideal ADC; it also bounds `pwl` periphery codes)."""
+    activation_circuit: Literal["lut", "pwl"] = "lut"
+    """How sigmoid/tanh are computed: digital look-up table or piecewise-linear analog circuit."""
+    lut_bits: int = 10
+    """Address (and word) width of the sigmoid/tanh look-up table [bits]."""
+    allow_float: bool = False
+    """Allow float (32-bit) slots: a simulation reference, not a chip (needs `max_states` >= 2^16)."""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.max_states, bool) or not isinstance(self.max_states, int) or self.max_states < 2:
+            raise MemgruError(f"max states per device must be an integer >= 2, got {self.max_states!r}")
+        if isinstance(self.max_slices, bool) or not isinstance(self.max_slices, int) or self.max_slices < 1:
+            raise MemgruError(f"max slices must be an integer >= 1, got {self.max_slices!r}")
+        for name in ("dac_bits", "adc_bits", "lut_bits"):
+            QuantConfig(act_bits=getattr(self, name))  # same range check: 2..16 or 32
+        if self.activation_circuit not in ("lut", "pwl"):
+            raise MemgruError(f"activation_circuit must be 'lut' or 'pwl', got {self.activation_circuit!r}")
+
+    def device(self, sigma: float = 0.0) -> DeviceConfig:
+        """The simulated device: ideal except for these limits and programming variation `sigma`."""
+        return DeviceConfig.ideal(
+            states=self.max_states, slicing="bitslice", dac_bits=self.dac_bits, adc_bits=self.adc_bits,
+            activation_circuit=self.activation_circuit, prog_sigma=sigma,
+        )
+
+    def weight_ladder(self) -> tuple[int, ...]:
+        """Weight precisions the devices allow, highest first."""
+        device = self.device()
+        allowed = []
+        for bits in LADDER:
+            if bits >= FLOAT_BITS:
+                if self.allow_float and self.max_states >= 2**16:
+                    allowed.append(bits)
+            elif slices_needed(QuantConfig(weight_bits=bits), device) <= self.max_slices:
+                allowed.append(bits)
+        return tuple(allowed)
+
+    def act_ladder(self, point: str) -> tuple[int, ...]:
+        """Precisions allowed at activation point `point` (input, preact, gate), highest first."""
+        if point == "input":
+            bound = self.dac_bits
+        else:
+            bound = self.lut_bits if self.activation_circuit == "lut" else self.adc_bits
+        return tuple(b for b in LADDER if b <= bound and (b < FLOAT_BITS or self.allow_float))
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One precision choice of the model."""
+
+    name: str
+    """Identifier, e.g. `gru.ih_l0` or `gru.l0.preact`."""
+    kind: Literal["weight", "act"]
+    """Weight matrix or activation point."""
+    layer: str
+    """Module name of the crossbar layer holding it."""
+    key: str
+    """Matrix name in the layer (`ih_l0`, `weight`) or activation point (`l0.input`, `input`)."""
+    size: int
+    """Weights stored (weight slot) or values converted per time step (activation slot)."""
+    ladder: tuple[int, ...]
+    """Allowed bits, highest first."""
+    states: int = 2**16
+    """Conductance states per device (weight slots: bit slicing makes a weight cost whole device pairs)."""
+
+    def cost(self, bits: int) -> int:
+        """Cost proxy at `bits`: bits x size for activations (bits converted per step) and for weights
+        that fit one device pair; a bit-sliced weight pays every pair it occupies in full
+        (slices x bits one pair holds), so e.g. 7-bit weights on 32-state devices cost as much as 12."""
+        if self.kind == "act" or bits >= FLOAT_BITS:
+            return bits * self.size
+        pair_bits = int(math.log2(self.states)) + 1
+        slices = slices_needed(QuantConfig(weight_bits=bits), DeviceConfig.ideal(states=self.states))
+        return self.size * (bits if slices == 1 else slices * pair_bits)
+
+
+def slots(model: nn.Module, constraints: PlanConstraints) -> list[Slot]:
+    """Every precision slot of a converted model (crossbar layers), with ladders from `constraints`."""
+    result = []
+    wl = constraints.weight_ladder()
+    if not wl:
+        raise MemgruError(
+            f"no weight precision fits {constraints.max_states} states per device and {constraints.max_slices} slice(s)"
+        )
+    for lname, layer in crossbar_layers(model).items():
+        for mname, (w, _) in layer._matrices().items():
+            result.append(Slot(f"{lname}.{mname}", "weight", lname, mname, int(w.numel()), wl, constraints.max_states))
+        if isinstance(layer, CrossbarGRU):
+            three_h = 3 * layer.hidden_size
+            for k in range(layer.num_layers):
+                fan_in = layer.input_size if k == 0 else layer.hidden_size
+                sizes = {"input": fan_in + layer.hidden_size, "preact": three_h, "gate": three_h}
+                for point in GRU_POINTS:
+                    result.append(Slot(f"{lname}.l{k}.{point}", "act", lname, f"l{k}.{point}", sizes[point],
+                                       constraints.act_ladder(point)))
+        elif isinstance(layer, CrossbarLinear):
+            result.append(Slot(f"{lname}.input", "act", lname, "input", layer.in_features,
+                               constraints.act_ladder("input")))
+    empty = [s.name for s in result if not s.ladder]
+    if empty:
+        raise MemgruError(f"the constraints leave no precision for {', '.join(empty)}")
+    return result
+
+
+def apply_plan(model: nn.Module, plan: dict[str, int]) -> nn.Module:
+    """Set the precision of each slot named in `plan` on a converted model (in place; returns it)."""
+    layers = crossbar_layers(model)
+    matrix_bits: dict[str, dict[str, int]] = {}
+    for name, bits in plan.items():
+        lname, _, key = name.rpartition(".")
+        if lname in layers:  # a weight matrix (`gru.ih_l0`) or a Linear's input (`head.input`)
+            layer = layers[lname]
+            if key == "input" and isinstance(layer, CrossbarLinear):
+                layer.input_quant.set_bits(int(bits))
+                continue
+            matrix_bits.setdefault(lname, {})[key] = int(bits)
+            continue
+        lname, _, point = name.rpartition(".")
+        lname, _, sub = lname.rpartition(".")
+        layer = layers.get(lname)
+        index = int(sub[1:]) if sub[:1] == "l" and sub[1:].isdigit() else -1
+        if not isinstance(layer, CrossbarGRU) or not 0 <= index < layer.num_layers or point not in GRU_POINTS:
+            raise MemgruError(f"unknown precision slot {name!r}")
+        q = layer.act[index]
+        quantizers = {"input": [q.x, q.h], "preact": list(q.pre.values()), "gate": list(q.gate.values())}[point]
+        for quantizer in quantizers:
+            quantizer.set_bits(int(bits))
+    for lname, bits in matrix_bits.items():
+        layers[lname].set_matrix_bits(bits)
+    return model
+
+
+def _base_quant() -> QuantConfig:
+    """Conversion precision before a plan is applied: every activation quantizer enabled (so that
+    calibration records its range whatever bits the plan gives it later)."""
+    return QuantConfig(weight_bits=16, act_bits=16)
+
+
+def planned_model(
+    model: nn.Module, plan: dict[str, int], constraints: PlanConstraints, calibration: np.ndarray,
+    sigma: float = 0.0, seed: int = 0,
+) -> nn.Module:
+    """`model` programmed with the mixed-precision `plan` at variation `sigma`, calibrated, in eval mode."""
+    chip = convert(model, _base_quant(), constraints.device(sigma), seed)
+    apply_plan(chip, plan)
+    calib = torch.as_tensor(calibration, dtype=torch.float32)
+    return calibrate(chip, [calib[i : i + 256] for i in range(0, len(calib), 256)]).eval()
+
+
+def uniform_plan(all_slots: Sequence[Slot], weight_bits: int, act_bits: int) -> dict[str, int]:
+    """Every weight slot at `weight_bits` and every activation slot at `act_bits` (capped by its ladder)."""
+    return {s.name: min(weight_bits if s.kind == "weight" else act_bits, s.ladder[0]) for s in all_slots}
+
+
+def plan_cost(model: nn.Module, plan: dict[str, int], constraints: PlanConstraints) -> dict[str, Any]:
+    """Hardware cost of a plan: weight bits in total, devices, arrays, conductance states used, ADC
+    conversions and activation bits converted per time step (summed over matrices)."""
+    chip = convert(model, _base_quant(), constraints.device(), 0)
+    apply_plan(chip, plan)
+    devices = arrays = adc = weight_bits = weights = 0
+    states = 0
+    for layer in crossbar_layers(chip).values():
+        for name, pm in layer.programmed().items():
+            c = pm.cost()
+            devices, arrays, adc = devices + c["devices"], arrays + c["arrays"], adc + c["adc_conversions_per_mvm"]
+            bits = layer.matrix_quant(name).weight_bits
+            n = pm.out_features * pm.in_features
+            weight_bits, weights = weight_bits + bits * n, weights + n
+            states = max(states, min(layer.matrix_quant(name).levels_per_device or 2**16, constraints.max_states))
+    act = [s for s in slots(chip, constraints) if s.kind == "act"]
+    return {
+        "total_weight_bits": int(weight_bits),
+        "mean_weight_bits": round(weight_bits / max(weights, 1), 3),
+        "devices": int(devices),
+        "arrays": int(arrays),
+        "max_states_used": int(states),
+        "adc_conversions_per_step": int(adc),
+        "activation_bits_per_step": int(sum(s.cost(plan.get(s.name, s.ladder[0])) for s in act)),
+    }
+
+
+def _worse(higher_is_better: bool, value: float, reference: float) -> float:
+    """How much worse `value` is than `reference` in metric points (negative = better)."""
+    return reference - value if higher_is_better else value - reference
+
+
+@dataclass
+class Search:
+    """Everything the planner measured and decided (JSON-able with `asdict`)."""
+
+    reference: float
+    """Validation metric of the float model."""
+    top: float
+    """Validation metric with every slot at the top of its ladder."""
+    sensitivity: list[dict[str, Any]]
+    """One row per (slot, bits) measured: val metric (mean over seeds), std, loss vs float."""
+    floors: dict[str, int]
+    """Lowest rung of each slot within tolerance on its own."""
+    steps: list[dict[str, Any]]
+    """The descent: each slot lowered one rung in turn, the joint plan's metric, accepted or not."""
+    plan: dict[str, int]
+    """The chosen precision of every slot."""
+    plan_val: float
+    """Validation metric of the plan (mean over seeds)."""
+    within_tolerance: bool
+    """False when even the top of every ladder misses the tolerance."""
+
+
+def search(
+    evaluate: Callable[[dict[str, int]], tuple[float, float]],
+    all_slots: Sequence[Slot],
+    reference: float,
+    tolerance: float,
+    higher_is_better: bool,
+    progress: Callable[[str], None] | None = None,
+) -> Search:
+    """Choose per-slot bits: a sensitivity analysis, then a greedy joint descent within the tolerance.
+
+    `evaluate(plan) -> (mean, std)` measures the validation metric of a full plan. `reference` is
+    the float model's metric; `tolerance` is in metric points (accuracy % or RMSE %).
+    """
+    if not tolerance >= 0:
+        raise MemgruError(f"tolerance must be >= 0 metric points, got {tolerance}")
+    say = progress or (lambda _: None)
+    top_plan = {s.name: s.ladder[0] for s in all_slots}
+    top, _ = evaluate(top_plan)
+    loss: dict[tuple[str, int], float] = {}
+    rows, floors = [], {}
+    for s in all_slots:
+        loss[(s.name, s.ladder[0])] = _worse(higher_is_better, top, reference)
+        floors[s.name] = s.ladder[0]
+        for bits in s.ladder[1:]:
+            mean, std = evaluate({**top_plan, s.name: bits})
+            lost = _worse(higher_is_better, mean, reference)
+            loss[(s.name, bits)] = lost
+            rows.append({"slot": s.name, "kind": s.kind, "bits": bits, "val_metric": mean, "val_std": std,
+                         "loss_vs_float": lost})
+            if lost > tolerance:
+                break
+            floors[s.name] = bits
+        say(f"sensitivity {s.name}: floor {floors[s.name]} bits")
+    plan = dict(top_plan)
+    value = top
+    steps: list[dict[str, Any]] = []
+    frozen = {s.name for s in all_slots if plan[s.name] == floors[s.name]}
+    by_name = {s.name: s for s in all_slots}
+    slack = max(tolerance / 10.0, 1e-3)
+    while True:
+        best, best_score = None, -math.inf
+        for s in all_slots:
+            if s.name in frozen:
+                continue
+            cur = plan[s.name]
+            nxt = s.ladder[s.ladder.index(cur) + 1]
+            extra = max(loss[(s.name, nxt)] - loss[(s.name, cur)], 0.0)
+            score = (s.cost(cur) - s.cost(nxt)) / (extra + slack)
+            if score > best_score:
+                best, best_score = s.name, score
+        if best is None:
+            break
+        slot = by_name[best]
+        trial = {**plan, best: slot.ladder[slot.ladder.index(plan[best]) + 1]}
+        trial_value, _ = evaluate(trial)
+        accepted = _worse(higher_is_better, trial_value, reference) <= tolerance
+        steps.append({"slot": best, "bits": trial[best], "val_metric": trial_value, "accepted": accepted})
+        if accepted:
+            plan, value = trial, trial_value
+            say(f"lowered {best} to {trial[best]} bits: val {trial_value:.3f}")
+        if not accepted or plan[best] == floors[best]:
+            frozen.add(best)
+    ok = _worse(higher_is_better, value, reference) <= tolerance
+    return Search(reference, top, rows, floors, steps, plan, value, ok)
+
+
+def evaluator(
+    model: nn.Module, val: SequenceSet, calibration: np.ndarray, constraints: PlanConstraints,
+    sigma: float, seeds: Sequence[int],
+) -> Callable[[dict[str, int]], tuple[float, float]]:
+    """plan -> (mean, std over device seeds) of the metric on `val`; results are memoised."""
+    kind = task_kind(val)
+    memo: dict[tuple, tuple[float, float]] = {}
+
+    def run(plan: dict[str, int]) -> tuple[float, float]:
+        key = tuple(sorted(plan.items()))
+        if key not in memo:
+            values = [metric(kind, predict(planned_model(model, plan, constraints, calibration, sigma, seed), val.x),
+                             val.y) for seed in seeds]
+            memo[key] = (float(np.mean(values)), float(np.std(values)))
+        return memo[key]
+
+    return run
+
+
+def qat_plan_finetune(
+    model: nn.Module, plan: dict[str, int], train: SequenceSet, val: SequenceSet, base: TrainConfig, epochs: int,
+    constraints: PlanConstraints,
+) -> nn.Module:
+    """A copy of `model` fine-tuned with the plan's weight precisions (fake quantization, STE) for
+    `epochs` at a tenth of the base learning rate; activations stay float in training (the fused GRU
+    kernel keeps it affordable) and take the plan's bits when the result is programmed."""
+    from memgru.pipeline import plain_copy
+
+    if epochs <= 0:
+        return model
+    quant = QuantConfig(weight_bits=16, act_bits=FLOAT_BITS)
+    train_chip = convert(plain_copy(model, model.cfg), quant, DeviceConfig.ideal(), base.seed)
+    weight_slots = {k: v for k, v in plan.items() if k in {s.name for s in slots(train_chip, constraints)
+                                                          if s.kind == "weight"}}
+    apply_plan(train_chip, weight_slots)
+    cfg = TrainConfig.from_dict({**base.to_dict(), "epochs": epochs, "lr": base.lr / 10, "weight_noise": 0.0,
+                                 "qat_weight_bits": FLOAT_BITS, "qat_act_bits": FLOAT_BITS, "patience": 0})
+    trained, _ = train_model(train_chip, train, val, cfg)
+    return plain_copy(trained, model.cfg)
+
+
+def default_tolerance(higher_is_better: bool) -> float:
+    """Tolerance when none is given: 1 accuracy point, or 0.1 RMSE point (SOC %)."""
+    return 1.0 if higher_is_better else 0.1
+
+
+def plan_task(
+    task: str,
+    checkpoint: Path | None = None,
+    data_dir: Path | None = None,
+    tolerance: float | str | None = None,
+    constraints: PlanConstraints | None = None,
+    sigma: float = 0.0,
+    seeds: int = 1,
+    limit: int | None = 512,
+    qat_epochs: int = 2,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Plan the precision of a task's model (default: its float reference `pretrained/<task>/float`).
+
+    `tolerance` is in metric points (None: `default_tolerance`), or `MATCH_UNIFORM` ("w6a8") for
+    whatever the uniform W6/A8 model loses on validation (the cheapest plan at least as good as the
+    paper's choice). Sensitivity and search on (at most `limit` sequences of) the validation split at variation
+    `sigma` over `seeds` device seeds; then QAT fine-tuning of the plan and of the uniform 6-bit
+    baseline for `qat_epochs` each, both evaluated on the task's test sets. Returns the JSON report.
+    """
+    from memgru.checkpoint import load_checkpoint
+    from memgru.pipeline import load_calibration, subset
+    from memgru.tasks.io import task_io
+    from memgru.tasks.registry import task_spec
+
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+        raise MemgruError(f"seeds must be a positive integer, got {seeds!r}")
+    if not 0.0 <= sigma <= 1.0:
+        raise MemgruError(f"sigma must be in [0, 1], got {sigma}")
+    started = time.perf_counter()
+    say = progress or (lambda _: None)
+    constraints = constraints or PlanConstraints()
+    io = task_io(task)
+    folder = Path(checkpoint) if checkpoint else task_spec(task).pretrained_dir / "float"
+    model, config = load_checkpoint(folder, task=task)
+    data_dir = io.data_dir(data_dir)
+    val = subset(io.load_split(data_dir, "val"), limit)
+    calibration = load_calibration(folder)
+    higher = task_kind(val) == "classification"
+    device_seeds = list(range(seeds if sigma > 0 else 1))
+    evaluate = evaluator(model, val, calibration, constraints, sigma, device_seeds)
+    reference = metric(task_kind(val), predict(model, val.x), val.y)
+    template = convert(model, _base_quant(), constraints.device(), 0)
+    all_slots = slots(template, constraints)
+    uniform = uniform_plan(all_slots, PAPER_WEIGHT_BITS, PAPER_ACT_BITS)
+    uniform_val = evaluate(uniform)[0]
+    if tolerance is None:
+        tolerance = default_tolerance(higher)
+    elif tolerance == MATCH_UNIFORM:
+        tolerance = max(0.0, _worse(higher, uniform_val, reference))
+    tolerance = float(tolerance)
+    say(f"{len(all_slots)} slots; float val {reference:.3f}; uniform W6/A8 val {uniform_val:.3f}; "
+        f"tolerance {tolerance:.3f}")
+    found = search(evaluate, all_slots, reference, tolerance, higher, say)
+
+    train = io.load_split(data_dir, "train")
+    base = TrainConfig.from_dict(config["extra"]["train"])
+    sets = io.evaluation_sets(data_dir)
+
+    def test(m: nn.Module, plan: dict[str, int] | None) -> dict[str, float]:
+        out = {}
+        for group, data in sets:
+            chip = m.eval() if plan is None else planned_model(m, plan, constraints, calibration, 0.0, 0)
+            label = ",".join(f"{k}={v}" for k, v in group.items()) or "test"
+            out[label] = metric(task_kind(data), predict(chip, data.x), data.y)
+        return out
+
+    results: dict[str, Any] = {"float": {"val": reference, "test": test(model, None)}}
+    for name, plan in (("plan", found.plan), ("uniform_w6a8", uniform)):
+        results[f"{name}_ptq"] = {"val": evaluate(plan)[0], "test": test(model, plan)}
+        say(f"{name} PTQ: {results[f'{name}_ptq']}")
+        tuned = qat_plan_finetune(model, plan, train, io.load_split(data_dir, "val"), base, qat_epochs, constraints)
+        results[f"{name}_qat"] = {"val": evaluator(tuned, val, calibration, constraints, sigma, device_seeds)(plan)[0],
+                                  "test": test(tuned, plan)}
+        say(f"{name} QAT: {results[f'{name}_qat']}")
+    cost_plan = plan_cost(model, found.plan, constraints)
+    cost_uniform = plan_cost(model, uniform, constraints)
+    saving = lambda key: round(100.0 * (1 - cost_plan[key] / cost_uniform[key]), 2)  # noqa: E731
+    return {
+        "task": task,
+        "checkpoint": str(folder),
+        "metric": task_spec(task).metric,
+        "higher_is_better": higher,
+        "tolerance": tolerance,
+        "sigma": sigma,
+        "device_seeds": device_seeds,
+        "val_sequences": len(val),
+        "constraints": asdict(constraints),
+        "slots": [{**asdict(s), "floor": found.floors[s.name]} for s in all_slots],
+        "sensitivity": found.sensitivity,
+        "search_steps": found.steps,
+        "plan": found.plan,
+        "plan_within_tolerance": found.within_tolerance,
+        "uniform_w6a8": uniform,
+        "uniform_w6a8_val": uniform_val,
+        "cost": {"plan": cost_plan, "uniform_w6a8": cost_uniform,
+                 "saving_pct": {k: saving(k) for k in ("total_weight_bits", "devices", "adc_conversions_per_step",
+                                                       "activation_bits_per_step")}},
+        "results": results,
+        "qat_epochs": qat_epochs,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+
+
+def _bits_label(bits: int) -> str:
+    return "float" if bits >= FLOAT_BITS else str(bits)
+
+
+def report_lines(report: dict[str, Any]) -> list[str]:
+    """A plan report (from `plan_task`) as readable lines: the plan, its cost and its metrics."""
+    unit = "accuracy %" if report["higher_is_better"] else "RMSE %"
+    lines = [f"{report['task']}: fusion quantization plan (tolerance {report['tolerance']} {unit} points vs float on "
+             f"{report['val_sequences']} validation sequences, sigma {report['sigma']})"]
+    width = max(len(name) for name in report["plan"])
+    for name, bits in report["plan"].items():
+        uniform = _bits_label(report["uniform_w6a8"][name])
+        lines.append(f"  {name:<{width}}  {_bits_label(bits):>5}  (uniform {uniform})")
+    cost = report["cost"]
+    for key in ("total_weight_bits", "devices", "adc_conversions_per_step", "activation_bits_per_step"):
+        lines.append(f"  {key}: plan {cost['plan'][key]}, uniform W6/A8 {cost['uniform_w6a8'][key]} "
+                     f"({cost['saving_pct'][key]:+.1f} % saved)")
+    for name, result in report["results"].items():
+        tests = ", ".join(f"{k} {v:.2f}" for k, v in result["test"].items())
+        lines.append(f"  {name}: val {result['val']:.2f}; test {tests}")
+    if not report["plan_within_tolerance"]:
+        lines.append("  note: even the highest precision the constraints allow misses the tolerance")
+    return lines

@@ -1,0 +1,150 @@
+"""Fusion quantization planner: device bounds, per-matrix precision, determinism, tolerance 0."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from memgru.config import FLOAT_BITS, DeviceConfig, ModelConfig, QuantConfig
+from memgru.errors import MemgruError
+from memgru.fusion import (
+    PlanConstraints,
+    Slot,
+    apply_plan,
+    evaluator,
+    plan_cost,
+    planned_model,
+    search,
+    slots,
+    uniform_plan,
+)
+from memgru.layers import convert, crossbar_layers
+from memgru.models import build_model
+from memgru.tasks.common import SequenceSet
+from memgru.train import predict
+
+FLOAT_CONSTRAINTS = PlanConstraints(max_states=2**16, dac_bits=FLOAT_BITS, lut_bits=FLOAT_BITS, allow_float=True)
+
+
+def tiny(kind: str = "gru_classifier", seed: int = 0) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    return build_model(ModelConfig(kind=kind, n_features=3, n_outputs=2 if kind != "gru_regressor" else 1,
+                                   hidden=8, layers=2, dropout=0.0)).eval()
+
+
+def data(n: int = 24, steps: int = 10, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).normal(size=(n, steps, 3)).astype(np.float32)
+
+
+def test_device_bounds_shape_the_ladders():
+    c = PlanConstraints(max_states=8, max_slices=1, dac_bits=6, lut_bits=7)
+    assert c.weight_ladder()[0] == 4  # 8 states per device: 2^(b-1) <= 8, no slicing
+    assert PlanConstraints(max_states=8, max_slices=2).weight_ladder()[0] == 7  # two pairs: 8 x 8 = 64 states
+    assert c.act_ladder("input")[0] == 6 and c.act_ladder("preact")[0] == 7 and c.act_ladder("gate")[0] == 7
+    pwl = PlanConstraints(activation_circuit="pwl", adc_bits=5)
+    assert pwl.act_ladder("preact")[0] == 5 and pwl.act_ladder("gate")[0] == 5
+    assert FLOAT_BITS not in PlanConstraints(allow_float=True).weight_ladder()  # 32 states cannot hold float
+    assert FLOAT_CONSTRAINTS.weight_ladder()[0] == FLOAT_BITS
+    chip = convert(tiny(), QuantConfig(weight_bits=16, act_bits=16), c.device(), 0)
+    names = {s.name for s in slots(chip, c)}
+    assert {"gru.ih_l0", "gru.hh_l1", "head.weight", "gru.l0.input", "gru.l1.preact", "gru.l1.gate",
+            "head.input"} <= names
+    for s in slots(chip, c):
+        assert max(s.ladder) <= (4 if s.kind == "weight" else 7)
+    with pytest.raises(MemgruError, match="states per device"):
+        PlanConstraints(max_states=1)
+    with pytest.raises(MemgruError, match="2..16 or 32"):
+        PlanConstraints(dac_bits=1)
+
+
+def test_sliced_weights_pay_whole_device_pairs():
+    s = Slot("m", "weight", "gru", "ih_l0", 100, (8, 6), states=32)
+    assert s.cost(6) == 600 and s.cost(7) == s.cost(11) == 1200  # 7..11 bits: 2 pairs (32 x 32 states)
+    assert s.cost(12) == 1800
+    assert Slot("a", "act", "gru", "l0.input", 10, (8,)).cost(5) == 50
+
+
+def test_apply_plan_sets_each_matrix_and_activation():
+    c = PlanConstraints()
+    chip = convert(tiny(), QuantConfig(weight_bits=16, act_bits=16), c.device(), 0)
+    plan = {"gru.ih_l0": 3, "gru.hh_l0": 5, "head.weight": 2, "gru.l0.input": 4, "gru.l1.gate": 3, "head.input": 2}
+    apply_plan(chip, plan)
+    pm = chip.gru.programmed()
+    assert pm["ih_l0"].quant.weight_bits == 3 and pm["hh_l0"].quant.weight_bits == 5
+    assert pm["ih_l1"].quant.weight_bits == 16  # not in the plan: the layer's precision
+    assert len(torch.unique(pm["ih_l0"].cmap.g_pos)) <= 4  # 3-bit: 2^(3-1) states per device
+    assert chip.gru.act[0].x.bits == chip.gru.act[0].h.bits == 4
+    assert all(q.bits == 3 for q in chip.gru.act[1].gate.values())
+    assert chip.head.input_quant.bits == 2 and chip.head.programmed()["weight"].quant.weight_bits == 2
+    for bad in ({"gru.nope_l0": 4}, {"gru.l7.input": 4}, {"nothing.input": 4}, {"gru.ih_l0": 1}):
+        with pytest.raises(MemgruError):
+            apply_plan(convert(tiny(), QuantConfig(), DeviceConfig.ideal(), 0), bad)
+
+
+def test_per_matrix_bits_reach_the_training_forward():
+    chip = convert(tiny(), QuantConfig(weight_bits=16), DeviceConfig.ideal(), 0).train()
+    apply_plan(chip, {"head.weight": 2})
+    x = torch.randn(5, 8)
+    w = chip.head.weight
+    qmax = 1  # 2-bit symmetric levels -1..1
+    scale = w.detach().abs().amax(dim=1, keepdim=True) / qmax
+    expected = torch.nn.functional.linear(x, torch.round(w.detach() / scale).clamp(-1, 1) * scale, chip.head.bias)
+    assert torch.allclose(chip.head(x), expected, atol=1e-6)
+
+
+def test_plan_cost_counts_bits_devices_and_slices():
+    c = PlanConstraints(max_states=32, max_slices=2)
+    model = tiny()
+    chip = convert(model, QuantConfig(), c.device(), 0)
+    all_slots = slots(chip, c)
+    six, seven = (plan_cost(model, uniform_plan(all_slots, b, 8), c) for b in (6, 7))
+    weights = sum(p.numel() for n, p in model.named_parameters() if "weight" in n)
+    assert six["total_weight_bits"] == 6 * weights and seven["total_weight_bits"] == 7 * weights
+    assert seven["devices"] == 2 * six["devices"]  # 7 bits on 32-state devices: two pairs per weight
+    assert six["max_states_used"] == 32
+
+
+def _regression_split(model: torch.nn.Module, seed: int) -> SequenceSet:
+    """Targets are the float model's own outputs: float is the only zero-loss precision."""
+    x = data(seed=seed)
+    y = predict(model, x).squeeze(-1).numpy().astype(np.float32)
+    return SequenceSet(x, y, pd.DataFrame({"i": range(len(x))}))
+
+
+def test_tolerance_zero_keeps_float_precision():
+    model = tiny("gru_regressor")
+    val = _regression_split(model, 1)
+    ev = evaluator(model, val, data(seed=2), FLOAT_CONSTRAINTS, 0.0, [0])
+    chip = convert(model, QuantConfig(weight_bits=16, act_bits=16), FLOAT_CONSTRAINTS.device(), 0)
+    all_slots = slots(chip, FLOAT_CONSTRAINTS)
+    found = search(ev, all_slots, reference=0.0, tolerance=0.0, higher_is_better=False)
+    assert found.plan == {s.name: FLOAT_BITS for s in all_slots} and found.within_tolerance
+    # with a loose tolerance the same model gets far fewer bits, every one inside its ladder
+    loose = search(ev, all_slots, reference=0.0, tolerance=5.0, higher_is_better=False)
+    assert all(loose.plan[s.name] in s.ladder for s in all_slots)
+    assert sum(loose.plan.values()) < sum(found.plan.values()) and loose.plan_val <= 5.0
+
+
+def test_search_is_deterministic_under_variation_and_respects_bounds():
+    model = tiny()
+    x = data(48, seed=3)
+    y = (predict(model, x).argmax(-1)).numpy().astype(np.int64)
+    val = SequenceSet(x, y, pd.DataFrame({"i": range(48)}))
+    c = PlanConstraints(max_states=16, max_slices=1, dac_bits=6, lut_bits=6)
+    chip = convert(model, QuantConfig(weight_bits=16, act_bits=16), c.device(), 0)
+    all_slots = slots(chip, c)
+    runs = [search(evaluator(model, val, x[:16], c, 0.05, [0, 1]), all_slots, 100.0, 10.0, True) for _ in range(2)]
+    assert runs[0].plan == runs[1].plan and runs[0].sensitivity == runs[1].sensitivity
+    for s in all_slots:
+        assert runs[0].plan[s.name] <= (5 if s.kind == "weight" else 6)
+
+
+def test_planned_model_programs_the_plan_and_calibrates():
+    c = PlanConstraints()
+    model = tiny()
+    plan = uniform_plan(slots(convert(model, QuantConfig(), c.device(), 0), c), 4, 6)
+    chip = planned_model(model, plan, c, data(seed=4), sigma=0.05, seed=3)
+    assert not chip.training and chip.gru.seed == 3 and chip.gru.device.prog_sigma == 0.05
+    assert not any(layer.needs_calibration() for layer in crossbar_layers(chip).values())
+    assert {pm.quant.weight_bits for pm in chip.gru.programmed().values()} == {4}
+    assert torch.isfinite(predict(chip, data(seed=5))).all()
