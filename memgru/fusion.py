@@ -98,15 +98,20 @@ class PlanConstraints:
         )
 
     def weight_ladder(self) -> tuple[int, ...]:
-        """Weight precisions the devices allow, highest first."""
+        """Weight precisions the devices allow, highest first. Of the precisions that need the same
+        number (>= 2) of bit-sliced device pairs only the highest is kept: the others cost the same."""
         device = self.device()
-        allowed = []
+        allowed: list[int] = []
+        seen_slices: set[int] = set()
         for bits in LADDER:
             if bits >= FLOAT_BITS:
                 if self.allow_float and self.max_states >= 2**16:
                     allowed.append(bits)
-            elif slices_needed(QuantConfig(weight_bits=bits), device) <= self.max_slices:
+                continue
+            n = slices_needed(QuantConfig(weight_bits=bits), device)
+            if n <= self.max_slices and (n == 1 or n not in seen_slices):
                 allowed.append(bits)
+                seen_slices.add(n)
         return tuple(allowed)
 
     def act_ladder(self, point: str) -> tuple[int, ...]:
@@ -519,3 +524,41 @@ def report_lines(report: dict[str, Any]) -> list[str]:
     if not report["plan_within_tolerance"]:
         lines.append("  note: even the highest precision the constraints allow misses the tolerance")
     return lines
+
+
+REPORT_KEYS = ("task", "plan", "uniform_w6a8", "slots", "cost", "results", "tolerance", "higher_is_better")
+"""Fields a plan report must have to be shown (see `plan_task`)."""
+
+
+def load_report(path: str | Path) -> dict[str, Any]:
+    """A plan report written by `python -m memgru plan` (JSON, validated for the fields shown)."""
+    import json
+
+    path = Path(path)
+    try:
+        report = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise MemgruError(f"cannot read the plan report {path.name}: {exc}") from None
+    missing = [k for k in REPORT_KEYS if not isinstance(report, dict) or k not in report]
+    if missing:
+        raise MemgruError(f"{path.name} is not a plan report (missing {', '.join(missing)})")
+    return report
+
+
+def plan_tables(report: dict[str, Any]) -> dict[str, Any]:
+    """The report as tables (pandas DataFrames): `bits` (slot, kind, plan, uniform W6/A8, floor, ladder),
+    `cost` (plan vs uniform per cost item, % saved) and `metrics` (val and each test set per model)."""
+    import pandas as pd
+
+    bits = pd.DataFrame([{
+        "slot": s["name"], "kind": s["kind"], "plan_bits": report["plan"][s["name"]],
+        "uniform_bits": report["uniform_w6a8"][s["name"]], "floor_bits": s.get("floor"),
+        "ladder": " ".join(_bits_label(b) for b in s["ladder"]), "size": s["size"],
+    } for s in report["slots"]])
+    cost = pd.DataFrame([{
+        "item": key, "plan": report["cost"]["plan"][key], "uniform_w6a8": report["cost"]["uniform_w6a8"][key],
+        "saved_pct": report["cost"].get("saving_pct", {}).get(key),
+    } for key in report["cost"]["plan"]])
+    metrics = pd.DataFrame([{"model": name, "val": result["val"], **result["test"]}
+                            for name, result in report["results"].items()])
+    return {"bits": bits, "cost": cost, "metrics": metrics}

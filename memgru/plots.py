@@ -479,3 +479,15 @@ def soc_figure(table: pd.DataFrame, title: str = "state of charge", max_points: 
     fig.update_layout(title=title, xaxis_title="time (h)", yaxis_title="SOC (%)", height=420,
                       margin={"t": 50, "b": 40, "l": 50, "r": 10})
     return fig
+
+
+def plan_bits_figure(bits: pd.DataFrame, title: str = "precision per slot") -> go.Figure:
+    """Bits per slot of a fusion-quantization plan next to the uniform W6/A8 baseline
+    (`bits` = `memgru.fusion.plan_tables(report)["bits"]`); float slots are drawn at 32."""
+    fig = go.Figure()
+    for column, name in (("uniform_bits", "uniform W6/A8"), ("plan_bits", "plan")):
+        fig.add_trace(go.Bar(x=bits["slot"], y=bits[column], name=name,
+                             hovertemplate="%{x}: %{y} bits<extra>" + name + "</extra>"))
+    fig.update_layout(title=title, barmode="group", xaxis_title="weight matrix / activation point",
+                      yaxis_title="bits", margin={"t": 60, "b": 80, "l": 50, "r": 10})
+    return fig

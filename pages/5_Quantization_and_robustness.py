@@ -5,7 +5,8 @@ import streamlit as st
 
 from memgru.config import FLOAT_BITS
 from memgru.errors import MemgruError
-from memgru.plots import AXIS_LABELS, curve_table, metric_curves
+from memgru.fusion import load_report, plan_tables
+from memgru.plots import AXIS_LABELS, curve_table, metric_curves, plan_bits_figure
 from memgru.tasks.registry import TASK_NAMES, task_spec
 from ui.cache import task_model
 from ui.controls import BIT_OPTIONS, FLOAT, choose, sidebar
@@ -92,6 +93,27 @@ if rows is not None:
         st.warning(f"These results report {', '.join(c for c in ('accuracy', 'rmse') if c in rows)}, "
                    f"while the {task} task reports {metric}: are they from another task?")
     show_curves(rows, f"{task}_results", "q_results")
+
+st.subheader("Fusion quantization plan")
+plan_path = results_root() / f"plan_{task}.json"
+if not plan_path.is_file():
+    st.info(f"No plan for {task} yet: run `python -m memgru plan --task {task}` (writes {plan_path}).")
+else:
+    try:
+        report = load_report(plan_path)
+        tables = plan_tables(report)
+    except (MemgruError, KeyError, TypeError) as exc:
+        st.error(f"Cannot show {plan_path.name}: {exc}")
+    else:
+        unit = "accuracy" if report["higher_is_better"] else "RMSE"
+        st.caption(f"Precision per weight matrix and activation point chosen within {report['tolerance']:.2f} "
+                   f"{unit} points of float on validation, under the device limits in the report "
+                   f"(`python -m memgru plan --task {task}`), next to the paper's uniform 6-bit weights.")
+        show_figure(plan_bits_figure(tables["bits"], f"{task}: plan vs uniform W6/A8"), tables["bits"],
+                    f"{task}_plan_bits", "q_plan")
+        left, right = st.columns(2)
+        left.dataframe(tables["cost"], hide_index=True, key="q_plan_cost")
+        right.dataframe(tables["metrics"], hide_index=True, key="q_plan_metrics")
 
 st.subheader("Live recomputation on the test split")
 missing = live_inputs_missing(task)

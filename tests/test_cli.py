@@ -49,6 +49,10 @@ def test_crossbar_export_writes_npz_csv_and_summary(tmp_path, capsys):
         (["crossbar", "--task", "weather"], "invalid choice"),
         (["crossbar", "--task", "soc", "--config", "/nonexistent.json"], "cannot read config"),
         (["nonsense"], "invalid choice"),
+        (["plan", "--task", "soc", "--tolerance", "-1"], "tolerance must be in [0, 100)"),
+        (["plan", "--task", "soc", "--tolerance", "lots"], "tolerance must be a number"),
+        (["plan", "--task", "soc", "--dac-bits", "1"], "bits must be 2..16 or 32"),
+        (["plan", "--task", "soc", "--max-slices", "0"], "positive integer"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(args, words, capsys):

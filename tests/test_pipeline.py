@@ -106,3 +106,34 @@ def test_training_refuses_data_of_the_wrong_shape(task_folder, tmp_path):
 
     with pytest.raises(MemgruError, match="13 features per step but the model config expects 7"):
         train_task("trajectory", exp, Path(tmp_path), data)
+
+
+def test_plan_task_reports_plan_cost_and_metrics(task_folder, tmp_path, capsys):
+    from memgru.cli import main
+    from memgru.fusion import PlanConstraints, plan_task
+
+    root, data, _ = task_folder
+    checkpoint = root / "pretrained" / "trajectory" / "float"
+    constraints = PlanConstraints(max_states=16, max_slices=1)
+    report = plan_task("trajectory", checkpoint, data, tolerance=5.0, constraints=constraints, qat_epochs=1, limit=32)
+    assert report["val_sequences"] == 32 and report["plan_within_tolerance"]
+    assert set(report["plan"]) == {s["name"] for s in report["slots"]}
+    assert all(report["plan"][s["name"]] in s["ladder"] for s in report["slots"])
+    assert max(b for n, b in report["plan"].items() if n in ("gru.ih_l0", "gru.hh_l0", "head.weight")) <= 5
+    assert report["results"]["plan_ptq"]["val"] >= report["results"]["float"]["val"] - 5.0
+    assert set(report["results"]) == {"float", "plan_ptq", "plan_qat", "uniform_w6a8_ptq", "uniform_w6a8_qat"}
+    assert report["cost"]["uniform_w6a8"]["mean_weight_bits"] == 5.0  # 16 states: 6-bit capped at 5
+    again = plan_task("trajectory", checkpoint, data, tolerance=5.0, constraints=constraints, qat_epochs=0, limit=32)
+    assert again["plan"] == report["plan"] and again["sensitivity"] == report["sensitivity"]
+
+    out = tmp_path / "plan.json"
+    args = ["plan", "--task", "trajectory", "--checkpoint", str(checkpoint), "--data-dir", str(data),
+            "--tolerance", "w6a8", "--limit", "32", "--qat-epochs", "0", "--out", str(out)]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "fusion quantization plan" in printed and "total_weight_bits" in printed
+    doc = json.loads(out.read_text())
+    assert doc["tolerance"] == pytest.approx(max(0.0, doc["results"]["float"]["val"] - doc["uniform_w6a8_val"]))
+    assert main([*args[:-2], "--out", str(tmp_path)]) == 2  # a folder is not a JSON path
+    assert main([*args, "--max-states", "1"]) == 2
+    assert "max states per device" in capsys.readouterr().err

@@ -136,7 +136,8 @@ def test_quantization_page_without_results_says_what_to_run(folders):
     at = run(QUANT)
     assert "No precomputed results for audio" in at.info[0].value
     assert "python -m memgru evaluate --task audio" in at.info[0].value
-    assert "trained checkpoint" in at.info[1].value and "python -m memgru data audio-demo" in at.info[1].value
+    assert "python -m memgru plan --task audio" in at.info[1].value
+    assert "trained checkpoint" in at.info[2].value and "python -m memgru data audio-demo" in at.info[2].value
     assert not at.get("plotly_chart")
 
 
@@ -153,6 +154,43 @@ def test_quantization_curves_mark_the_current_setting(results):
     at.selectbox(key="q_results_axis").set_value("sigma").run()
     fig = figure(at)
     assert fig["layout"]["shapes"][0]["x0"] == 0.02 and values(fig["data"][0]["x"]).tolist() == [0.0, 0.05]
+
+
+def _plan_report() -> dict:
+    """A plan report for the tiny model, assembled from the planner's own pieces."""
+    from memgru.config import QuantConfig
+    from memgru.fusion import PlanConstraints, plan_cost, slots, uniform_plan
+    from memgru.layers import convert
+
+    from .conftest import TINY
+
+    model, c = build_model(TINY), PlanConstraints()
+    all_slots = slots(convert(model, QuantConfig(), c.device(), 0), c)
+    plan, uniform = uniform_plan(all_slots, 4, 6), uniform_plan(all_slots, 6, 8)
+    return {
+        "task": "audio", "plan": plan, "uniform_w6a8": uniform, "tolerance": 1.0, "higher_is_better": True,
+        "slots": [{"name": s.name, "kind": s.kind, "size": s.size, "ladder": list(s.ladder), "floor": 2}
+                  for s in all_slots],
+        "cost": {"plan": plan_cost(model, plan, c), "uniform_w6a8": plan_cost(model, uniform, c)},
+        "results": {"float": {"val": 90.0, "test": {"test": 88.0}}, "plan_qat": {"val": 89.5, "test": {"test": 87.0}}},
+    }
+
+
+def test_quantization_page_shows_the_fusion_plan(folders):
+    at = run(QUANT)
+    assert any("python -m memgru plan --task audio" in i.value for i in at.info)
+    report = _plan_report()
+    (folders["results"] / "plan_audio.json").write_text(json.dumps(report))
+    at = run(QUANT)
+    fig = figure(at)
+    assert [d["name"] for d in fig["data"]] == ["uniform W6/A8", "plan"]
+    assert values(fig["data"][1]["y"]).tolist() == list(report["plan"].values())
+    cost = at.dataframe[0].value.set_index("item")
+    assert cost.loc["total_weight_bits", "plan"] * 6 == cost.loc["total_weight_bits", "uniform_w6a8"] * 4
+    assert set(at.dataframe[1].value["model"]) == {"float", "plan_qat"}
+    (folders["results"] / "plan_audio.json").write_text('{"task": "audio"}')
+    at = run(QUANT)
+    assert "is not a plan report" in errors(at) and not at.exception
 
 
 def test_quantization_upload_good_and_bad(folders, results_table: pd.DataFrame):
