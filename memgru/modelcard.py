@@ -13,7 +13,7 @@ import pandas as pd
 
 from memgru.checkpoint import read_config
 from memgru.evaluate import summarise
-from memgru.tasks.registry import results_root, task_spec
+from memgru.tasks.registry import baselines_root, results_root, task_spec
 
 DATA_NOTES = {
     "audio": (
@@ -89,6 +89,58 @@ def _families_table(rows: pd.DataFrame, value: str) -> str:
     return markdown_table(table) + "\n\nThe `real` row is 100 % minus the false-alarm rate on real tracks."
 
 
+def _baseline_section(task: str, value: str, unit: str) -> list[str]:
+    """GRU vs Dilated-CNN baseline (paper Table 2): PTQ metric per weight bits and parameter counts,
+    from `results/<task>_bits.csv` (GRU, PTQ rows) and `results/<task>_dcnn_bits.csv`."""
+    gru_path, cnn_path = results_root() / f"{task}_bits.csv", results_root() / f"{task}_dcnn_bits.csv"
+    cnn_cfg = baselines_root() / f"{task}_dcnn" / "float"
+    if not (gru_path.is_file() and cnn_path.is_file() and (cnn_cfg / "config.json").is_file()):
+        return []
+    gru_rows = pd.read_csv(gru_path)
+    gru_rows = gru_rows[gru_rows.get("method", "ptq") == "ptq"] if "method" in gru_rows else gru_rows
+    if "temperature_c" in gru_rows:
+        return []
+    params = {
+        "GRU": read_config(task_spec(task).pretrained_dir / "float")["extra"].get("metrics", {}).get("parameters"),
+        "Dilated CNN": read_config(cnn_cfg)["extra"].get("metrics", {}).get("parameters"),
+    }
+    rows = pd.concat([gru_rows.assign(model="GRU"), pd.read_csv(cnn_path).assign(model="Dilated CNN")])
+    rows = rows.assign(bits=rows["weight_bits"].map(lambda b: "float" if b >= 32 else str(b)))
+    table = rows.pivot_table(index="model", columns="bits", values=value, aggfunc="mean", sort=False)
+    table.insert(0, "parameters", [params.get(m) for m in table.index])
+    cnn_model = read_config(cnn_cfg)["model"]
+    return ["", f"## GRU vs Dilated-Convolution baseline ({unit}, post-training quantization, 8-bit activations)", "",
+            f"Same features, split, quantizers and ideal device; the baseline is a {cnn_model['layers']}-block "
+            f"dilated CNN with {cnn_model['hidden']} channels (Chen et al. 2019, the paper's reference [15]), "
+            f"trained by `python -m memgru train --task {task} --config configs/{task}_dcnn.json --out "
+            f"baselines/{task}_dcnn --runs float`, measured by `python -m memgru evaluate --task {task} "
+            f"--checkpoint baselines/{task}_dcnn/float --bits 2,3,4,5,6,7,8,16,32 --out results/{task}_dcnn_bits.csv`"
+            f"; the GRU row is the PTQ row of the bits table.", "", markdown_table(table)]
+
+
+def _plan_section(task: str) -> list[str]:
+    """The fusion-quantization plan (`results/plan_<task>.json`) vs uniform W6/A8: bits, cost, metrics."""
+    from memgru.fusion import load_report, plan_tables
+
+    path = results_root() / f"plan_{task}.json"
+    if not path.is_file():
+        return []
+    report = load_report(path)
+    tables = plan_tables(report)
+    bits = tables["bits"].set_index("slot")[["kind", "plan_bits", "uniform_bits", "floor_bits"]]
+    cost = tables["cost"].set_index("item")
+    metrics = tables["metrics"].set_index("model")
+    tol = f"{report['tolerance']:.2f} {'accuracy' if report['higher_is_better'] else 'RMSE'} points"
+    return ["", "## Fusion quantization plan (per-matrix / per-activation precision)", "",
+            f"`python -m memgru plan --task {task} --tolerance w6a8` → `results/{path.name}`: the cheapest plan "
+            f"found within {tol} of float on {report.get('val_sequences')} validation sequences (what the "
+            f"uniform W6/A8 model loses), {report['constraints']['max_states']} states per device, at most "
+            f"{report['constraints']['max_slices']} device pairs per weight, {report['constraints']['dac_bits']}-bit "
+            f"DAC, {report['constraints']['lut_bits']}-bit sigmoid/tanh tables; each model fine-tuned "
+            f"{report.get('qat_epochs')} QAT epochs (`_qat`) or not (`_ptq`).", "",
+            markdown_table(bits), "", markdown_table(cost), "", markdown_table(metrics)]
+
+
 def model_card(task: str) -> str:
     """The markdown model card of the task's bundled models."""
     spec = task_spec(task)
@@ -144,6 +196,7 @@ def model_card(task: str) -> str:
                                                          aggfunc="mean")))
         else:
             lines.append(builder(rows, value))
+    lines += _baseline_section(task, value, unit) + _plan_section(task)
     return "\n".join(lines) + "\n"
 
 

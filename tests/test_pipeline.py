@@ -108,7 +108,7 @@ def test_training_refuses_data_of_the_wrong_shape(task_folder, tmp_path):
         train_task("trajectory", exp, Path(tmp_path), data)
 
 
-def test_plan_task_reports_plan_cost_and_metrics(task_folder, tmp_path, capsys):
+def test_plan_task_reports_plan_cost_and_metrics(task_folder, tmp_path, capsys, monkeypatch):
     from memgru.cli import main
     from memgru.fusion import PlanConstraints, plan_task
 
@@ -126,7 +126,7 @@ def test_plan_task_reports_plan_cost_and_metrics(task_folder, tmp_path, capsys):
     again = plan_task("trajectory", checkpoint, data, tolerance=5.0, constraints=constraints, qat_epochs=0, limit=32)
     assert again["plan"] == report["plan"] and again["sensitivity"] == report["sensitivity"]
 
-    out = tmp_path / "plan.json"
+    out = tmp_path / "plan_trajectory.json"
     args = ["plan", "--task", "trajectory", "--checkpoint", str(checkpoint), "--data-dir", str(data),
             "--tolerance", "w6a8", "--limit", "32", "--qat-epochs", "0", "--out", str(out)]
     assert main(args) == 0
@@ -135,5 +135,10 @@ def test_plan_task_reports_plan_cost_and_metrics(task_folder, tmp_path, capsys):
     doc = json.loads(out.read_text())
     assert doc["tolerance"] == pytest.approx(max(0.0, doc["results"]["float"]["val"] - doc["uniform_w6a8_val"]))
     assert main([*args[:-2], "--out", str(tmp_path)]) == 2  # a folder is not a JSON path
+    monkeypatch.setenv("MEMGRU_PRETRAINED_DIR", str(root / "pretrained"))
+    monkeypatch.setenv("MEMGRU_RESULTS_DIR", str(tmp_path))
+    card = model_card("trajectory")
+    assert "## Fusion quantization plan" in card and "| gru.hh_l0 | weight |" in card
+    assert "| total_weight_bits |" in card and "| uniform_w6a8_ptq |" in card
     assert main([*args, "--max-states", "1"]) == 2
     assert "max states per device" in capsys.readouterr().err

@@ -34,6 +34,12 @@ def results_root() -> Path:
     return _root("MEMGRU_RESULTS_DIR", "results")
 
 
+def baselines_root() -> Path:
+    """Folder of the baseline checkpoints, e.g. `<task>_dcnn/float` (`MEMGRU_BASELINES_DIR`, default
+    `<repo>/baselines`)."""
+    return _root("MEMGRU_BASELINES_DIR", "baselines")
+
+
 def data_root() -> Path:
     """Folder of the built datasets (`MEMGRU_DATA_DIR`, default `<repo>/data`)."""
     return _root("MEMGRU_DATA_DIR", "data")
