@@ -1,5 +1,6 @@
 """The dashboard in a real browser: `streamlit run app.py` on a loopback port driven by Playwright with
-Debian's Chromium. Opens every page, moves a slider and sees the page change, downloads figures.
+Debian's Chromium. Opens every page, moves a slider and sees the page change, downloads figures,
+records from a (fake) microphone.
 
 A failing test leaves a screenshot in pytest's temporary folder (path printed). Skipped, with the
 reason, only where /usr/bin/chromium or the playwright package is missing.
@@ -152,6 +153,46 @@ def test_audio_upload_shows_the_predicted_label(audio_app_url: str, page: Page, 
         assert label.inner_text().rstrip(" ✓✗") in LABELS
     assert page.locator("[data-testid='stException']").count() == 0
     expect(page.locator("[data-testid='stPlotlyChart']")).to_have_count(3)  # probabilities, waveform, log-mel
+
+
+@pytest.fixture(scope="module")
+def mic_context(tmp_path_factory: pytest.TempPathFactory):
+    """A headless Chromium whose microphone is Chromium's fake capture device (a periodic beep) and
+    whose permission prompt is accepted automatically."""
+    with sync_playwright() as p:
+        ctx = p.chromium.launch_persistent_context(
+            str(tmp_path_factory.mktemp("mic_profile")), executable_path=str(CHROMIUM), headless=True,
+            args=[*CHROMIUM_ARGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"],
+            permissions=["microphone"], viewport={"width": 1400, "height": 1000},
+        )
+        yield ctx
+        ctx.close()
+
+
+def test_microphone_recording_is_classified(audio_app_url: str, mic_context, tmp_path: Path):
+    page = mic_context.new_page()
+    try:
+        open_page(page, f"{audio_app_url}/Audio")
+        page.get_by_text("record with the microphone", exact=True).click()
+        wait_rerun(page)
+        recorder = page.locator("[data-testid='stAudioInput']")
+        recorder.get_by_role("button", name="Record").click()
+        page.wait_for_timeout(2500)  # 2.5 s of the fake device's beeps
+        recorder.get_by_role("button", name="Stop recording").click()
+        float_label = page.locator("[data-testid='stMetric']", has_text="float model")
+        expect(float_label).to_be_visible(timeout=60_000)
+        wait_rerun(page)
+        for model in ("float model", "crossbar model"):
+            label = page.locator("[data-testid='stMetric']", has_text=model).locator("[data-testid='stMetricValue']")
+            assert label.inner_text().rstrip(" ✓✗") in LABELS
+        assert page.locator("[data-testid='stException']").count() == 0
+        assert page.locator("[data-testid='stAlertContentError']").count() == 0
+    except Exception:
+        page.screenshot(path=str(tmp_path / "microphone.png"), full_page=True)
+        print(f"screenshot of the failure: {tmp_path / 'microphone.png'}")
+        raise
+    finally:
+        page.close()
 
 
 @pytest.mark.skipif(not os.environ.get("MEMGRU_SCREENSHOTS"), reason="MEMGRU_SCREENSHOTS=DIR writes README shots")
