@@ -21,6 +21,8 @@ from memgru.errors import MemgruError
 from memgru.tasks.registry import TASK_NAMES, load_task_model, task_spec
 
 EXIT_BAD_INPUT = 2
+SEED_MAX = 2**32 - 1
+"""Largest device / data seed accepted (numpy and torch generators take any seed in 0..SEED_MAX)."""
 DATASETS = {"audio-demo": "audio", "trajectory": "trajectory", "soc": "soc"}
 """`data` names -> task."""
 
@@ -29,7 +31,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse that reports a usage error as one line and exit code 2."""
 
     def error(self, message: str) -> NoReturn:
-        sys.stderr.write(f"memgru {self.prog.split()[-1]}: error: {message}\n")
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
         raise SystemExit(EXIT_BAD_INPUT)
 
 
@@ -40,6 +42,16 @@ def _bits(text: str) -> int:
         raise argparse.ArgumentTypeError(f"bits must be an integer, got {text!r}") from exc
     if value != FLOAT_BITS and not 2 <= value <= 16:
         raise argparse.ArgumentTypeError(f"bits must be 2..16 or 32 (float), got {value}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"seed must be an integer, got {text!r}") from exc
+    if not 0 <= value <= SEED_MAX:
+        raise argparse.ArgumentTypeError(f"seed must be in 0..{SEED_MAX}, got {value}")
     return value
 
 
@@ -61,7 +73,7 @@ def _add_hardware_args(p: argparse.ArgumentParser, weight_bits: int = FLOAT_BITS
     p.add_argument("--sigma", type=_fraction, default=None,
                    help="programming variation, std as a fraction of g_max - g_min (overrides the preset)")
     p.add_argument("--adc-bits", type=_bits, default=None, help="ADC bits (overrides the preset)")
-    p.add_argument("--seed", type=int, default=0, help="device seed (programming variation, faults, read noise)")
+    p.add_argument("--seed", type=_seed, default=0, help="device seed (programming variation, faults, read noise)")
 
 
 def device_from_args(args: argparse.Namespace) -> DeviceConfig:
@@ -137,11 +149,17 @@ def _float_list(text: str) -> list[float]:
 
 
 def _bits_list(text: str) -> list[int]:
-    return [_bits(v) for v in text.split(",") if v.strip()]
+    values = [_bits(v) for v in text.split(",") if v.strip()]
+    if not values:
+        raise argparse.ArgumentTypeError(f"expected comma-separated bits such as 4,6,8, got {text!r}")
+    return values
 
 
 def _sigma_list(text: str) -> list[float]:
-    return [_fraction(str(v)) for v in _float_list(text)]
+    values = [_fraction(str(v)) for v in _float_list(text)]
+    if not values:
+        raise argparse.ArgumentTypeError(f"expected comma-separated sigmas such as 0,0.05, got {text!r}")
+    return values
 
 
 def cmd_data(args: argparse.Namespace) -> dict[str, Any]:
@@ -157,6 +175,7 @@ def cmd_data(args: argparse.Namespace) -> dict[str, Any]:
 def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
     """Train the float and noise-trained models of a task into a task folder."""
     from memgru.config import ExperimentConfig, TrainConfig
+    from memgru.export import output_folder
     from memgru.pipeline import train_task
     from memgru.tasks.registry import DEFAULT_TRAIN, read_experiment_config
 
@@ -168,7 +187,7 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
     changes = {k: v for k, v in overrides if v is not None}
     if changes:
         exp = ExperimentConfig(exp.task, exp.model, TrainConfig.from_dict({**exp.train.to_dict(), **changes}))
-    out = Path(args.out) if args.out else task_spec(args.task).pretrained_dir
+    out = output_folder(Path(args.out) if args.out else task_spec(args.task).pretrained_dir)
     progress = None if args.json else print
     init = Path(args.init_from) if args.init_from else None
     return train_task(args.task, exp, out, args.data_dir, tuple(args.runs.split(",")), progress, init)
@@ -221,6 +240,7 @@ def cmd_evaluate(args: argparse.Namespace) -> dict[str, Any]:
     rows = evaluate_sets(model, sets, load_calibration(folder), bits=args.bits, sigmas=args.sigma_list, snrs=snrs,
                          seeds=range(args.seed, args.seed + args.seeds), act_bits=args.act_bits, device=device,
                          act_percentile=args.act_percentile)
+    rows = rows.drop(columns="seconds")  # wall time: the same command must give the same output
     if args.out:
         rows.to_csv(args.out, index=False)
     return {"task": args.task, "split": args.split, "checkpoint": str(folder), "device": device.to_dict(),
@@ -229,7 +249,7 @@ def cmd_evaluate(args: argparse.Namespace) -> dict[str, Any]:
 
 def _print_evaluate(result: dict[str, Any]) -> None:
     print(f"{result['task']} on the {result['split']} split ({result['checkpoint']})")
-    print(pd.DataFrame(result["rows"]).drop(columns=["seconds"]).to_string(index=False))
+    print(pd.DataFrame(result["rows"]).to_string(index=False))
 
 
 def cmd_experiment(args: argparse.Namespace) -> dict[str, Any]:
@@ -323,7 +343,7 @@ def _parser() -> _Parser:
     p = sub.add_parser("data", help="build a dataset deterministically (audio-demo, trajectory, soc)")
     p.add_argument("dataset", choices=sorted(DATASETS))
     p.add_argument("--out", help="output folder (default data/<task>)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(run=cmd_data, show=lambda r: print(json.dumps(r, indent=2, default=str)))
 
@@ -360,8 +380,8 @@ def _parser() -> _Parser:
     p.add_argument("--snr-db", type=_float_list, default=None, help="input SNR list (dB); clean is always included")
     p.add_argument("--preset", choices=("ideal", "rram_1t1r"), default="ideal")
     p.add_argument("--adc-bits", type=_bits, default=None)
-    p.add_argument("--seed", type=int, default=0, help="first device seed")
-    p.add_argument("--seeds", type=int, default=1, help="device seeds per setting")
+    p.add_argument("--seed", type=_seed, default=0, help="first device seed")
+    p.add_argument("--seeds", type=_positive_int, default=1, help="device seeds per setting")
     p.add_argument("--act-percentile", type=float, default=100.0,
                    help="calibrate activation ranges on [100-p, p] percentiles (100 = min/max)")
     p.add_argument("--out", help="also write the rows as CSV")
@@ -376,9 +396,10 @@ def _parser() -> _Parser:
     p.add_argument("--bits", type=_bits_list, default=None, help="weight bits list (bits experiment)")
     p.add_argument("--sigmas", type=_sigma_list, default=None, help="sigma list (sigma experiment)")
     p.add_argument("--snrs", type=_float_list, default=None, help="SNR list in dB (snr experiment)")
-    p.add_argument("--seeds", type=int, default=5, help="device seeds (sigma experiment)")
+    p.add_argument("--seeds", type=_positive_int, default=5, help="device seeds (sigma experiment)")
     p.add_argument("--qat-epochs", type=int, default=2, help="QAT fine-tuning epochs per precision")
-    p.add_argument("--limit", type=int, default=None, help="evaluate at most this many sequences per set (seeded)")
+    p.add_argument("--limit", type=_positive_int, default=None,
+                   help="evaluate at most this many sequences per set (seeded)")
     p.add_argument("--out", help="CSV path (default results/<task>_<name>.csv)")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(run=cmd_experiment, show=lambda r: print(f"wrote {r['csv']} ({len(r['rows'])} rows)"))

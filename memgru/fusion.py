@@ -472,6 +472,7 @@ def plan_task(
         results[f"{name}_qat"] = {"val": evaluator(tuned, val, calibration, constraints, sigma, device_seeds)(plan)[0],
                                   "test": test(tuned, plan)}
         say(f"{name} QAT: {results[f'{name}_qat']}")
+    say(f"planned and fine-tuned in {time.perf_counter() - started:.0f} s")
     cost_plan = plan_cost(model, found.plan, constraints)
     cost_uniform = plan_cost(model, uniform, constraints)
     saving = lambda key: round(100.0 * (1 - cost_plan[key] / cost_uniform[key]), 2)  # noqa: E731
@@ -497,7 +498,6 @@ def plan_task(
                                                        "activation_bits_per_step")}},
         "results": results,
         "qat_epochs": qat_epochs,
-        "seconds": round(time.perf_counter() - started, 1),
     }
 
 

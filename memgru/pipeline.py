@@ -24,7 +24,7 @@ from memgru.errors import MemgruError
 from memgru.evaluate import chip_model, sweep
 from memgru.layers import crossbar_layers
 from memgru.models import build_model, count_parameters
-from memgru.tasks.common import SequenceSet
+from memgru.tasks.common import SequenceSet, load_arrays
 from memgru.tasks.io import UserInput, task_io
 from memgru.tasks.registry import task_spec
 from memgru.train import evaluate_model, metric, predict, task_kind, train_model
@@ -59,8 +59,10 @@ def load_calibration(folder: Path, fallback: np.ndarray | None = None) -> np.nda
     """The calibration inputs of a checkpoint folder (or `fallback` when it has none)."""
     path = Path(folder) / CALIBRATION_FILE
     if path.is_file():
-        with np.load(path, allow_pickle=False) as data:
-            return data["x"]
+        x = load_arrays(path, ("x",), "calibration set")["x"]
+        if x.ndim != 3 or not np.issubdtype(x.dtype, np.floating):
+            raise MemgruError(f"calibration set {path} must hold float inputs [N, T, F], got {x.dtype} {x.shape}")
+        return x
     if fallback is None:
         raise MemgruError(f"checkpoint {folder} has no {CALIBRATION_FILE}")
     return fallback
@@ -168,7 +170,12 @@ def predict_file(
     """Predict on a user's file with the task's checkpoint at a hardware setting (the CLI's `predict`)."""
     folder = Path(checkpoint) if checkpoint else task_spec(task).pretrained_dir
     model, config = load_checkpoint(folder, task=task)
-    user = task_io(task).read_input(Path(path), config["extra"]["stats"])
+    extra = config.get("extra")
+    stats = extra.get("stats") if isinstance(extra, dict) else None
+    if not isinstance(stats, dict):
+        raise MemgruError(f"checkpoint {folder} has no input statistics (extra.stats), so it cannot read files; "
+                          "use a task folder written by `python -m memgru train`")
+    user = task_io(task).read_input(Path(path), stats)
     chip = deployed_model(model, folder, weight_bits, act_bits, sigma, seed, device)
     setting = {"weight_bits": weight_bits, "act_bits": act_bits, "sigma": sigma, "snr_db": snr_db, "seed": seed}
     return {"task": task, **setting, "file": Path(path).name, **prediction(task, chip, user, snr_db, seed)}

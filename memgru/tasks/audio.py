@@ -194,8 +194,20 @@ def _check_duration(name: str, frames: int, sr: int) -> None:
 
 
 def _decode_fallback(data: bytes, name: str, err: Exception) -> tuple[np.ndarray, int]:
-    """Decode with librosa/audioread (needs a file on disk); MemgruError naming the libsndfile error."""
+    """Decode with librosa/audioread (needs a file on disk); MemgruError naming the libsndfile error.
+
+    Without an audioread backend beyond its pure-Python one (WAV/AIFF/AU, which libsndfile reads too)
+    the fallback cannot succeed, so it is skipped: that refuses a bad file at once, without importing
+    librosa or leaking the file handle that backend leaves open on some corrupt headers.
+    """
     import tempfile
+
+    import audioread
+
+    unreadable = MemgruError(f"{name} is not readable audio (wav/flac/ogg/mp3 expected): "
+                             f"{str(err).strip().splitlines()[0].rsplit(': ', 1)[-1]}")
+    if all(backend.__name__ == "RawAudioFile" for backend in audioread.available_backends()):
+        raise unreadable from err
 
     import librosa
 
@@ -208,10 +220,7 @@ def _decode_fallback(data: bytes, name: str, err: Exception) -> tuple[np.ndarray
                 warnings.simplefilter("ignore")
                 y, sr = librosa.load(tmp.name, sr=None, mono=False)
         except Exception as err2:  # audioread raises several unrelated types (NoBackendError, EOFError ...)
-            raise MemgruError(
-                f"{name} is not readable audio (wav/flac/ogg/mp3 expected): "
-                f"{str(err).strip().splitlines()[0].rsplit(': ', 1)[-1]}"
-            ) from err2
+            raise unreadable from err2
     y = np.asarray(y, dtype=np.float32)
     return (y[:, None] if y.ndim == 1 else y.T), int(sr)
 

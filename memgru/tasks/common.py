@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,9 +57,43 @@ class SequenceSet:
         npz, csv = path.with_suffix(".npz"), path.with_suffix(".csv")
         if not npz.is_file() or not csv.is_file():
             raise MemgruError(f"no data split at {path} (expected {npz.name} and {csv.name}); build it first")
-        with np.load(npz, allow_pickle=False) as data:
-            x, y = data["x"], data["y"]
-        return cls(x=x, y=y, meta=pd.read_csv(csv))
+        arrays = load_arrays(npz, ("x", "y"), "data split")
+        try:
+            meta = pd.read_csv(csv)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+            raise MemgruError(f"data split metadata {csv} is not a readable CSV ({err}); rebuild the data") from err
+        return cls(x=arrays["x"], y=arrays["y"], meta=meta)
+
+
+_NPZ_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error)
+"""What numpy raises for a truncated, corrupt or pickled NPZ file."""
+
+
+def load_arrays(path: str | Path, keys: tuple[str, ...], what: str) -> dict[str, np.ndarray]:
+    """The arrays `keys` of the NPZ archive `path`, read without unpickling anything.
+
+    A missing, corrupt or non-NPZ file, an object (pickled) array or a missing key is one MemgruError
+    naming `what` (e.g. "calibration set") and the file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise MemgruError(f"{what} not found: {path}")
+    try:
+        data = np.load(path, allow_pickle=False)
+    except _NPZ_ERRORS as err:
+        raise MemgruError(f"{what} {path} is not a readable NPZ archive (corrupt, truncated or another format); "
+                          "restore or rebuild it") from err
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        raise MemgruError(f"{what} {path} is a single array, not an NPZ archive with {', '.join(keys)}")
+    with data:
+        missing = [k for k in keys if k not in data.files]
+        if missing:
+            raise MemgruError(f"{what} {path} lacks the array(s) {', '.join(missing)}")
+        try:
+            return {k: data[k] for k in keys}
+        except _NPZ_ERRORS as err:
+            raise MemgruError(f"{what} {path} holds corrupt data or pickled objects (never loaded); "
+                              "restore or rebuild it") from err
 
 
 def read_user_file(path: str | Path, max_bytes: int, what: str) -> bytes:

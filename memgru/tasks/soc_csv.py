@@ -146,9 +146,10 @@ def _to_1hz(frame: pd.DataFrame, name: str, notes: list[str]) -> pd.DataFrame:
             f"{name}: time gap of {dt[row]:g} s at line {row + 3} (more than {MAX_GAP_S:g} s); "
             "split the file at the gap"
         )
-    grid = t[0] + np.arange(int(np.floor(t[-1] - t[0])) + 1, dtype=np.float64)
-    if len(grid) > MAX_STEPS:
-        raise MemgruError(f"{name} spans {len(grid)} s, over the {MAX_STEPS} s limit for one SOC trace")
+    steps = int(np.floor(t[-1] - t[0])) + 1
+    if steps > MAX_STEPS:  # checked before the grid is allocated
+        raise MemgruError(f"{name} spans {steps} s, over the {MAX_STEPS} s limit for one SOC trace")
+    grid = t[0] + np.arange(steps, dtype=np.float64)
     notes.append(f"resampled from a median step of {median:.3g} s to 1 Hz by linear interpolation")
     return pd.DataFrame({c: np.interp(grid, t, frame[c].to_numpy()) if c != "time_s" else grid for c in frame})
 

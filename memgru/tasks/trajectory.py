@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 from memgru.errors import MemgruError
-from memgru.tasks.common import SequenceSet, decode_text, read_user_file, write_json
+from memgru.tasks.common import SequenceSet, decode_text, load_arrays, read_user_file, write_json
 from memgru.tasks.trajectory_fakes import FAMILIES, G, make_fake, make_fakes
 from memgru.tasks.trajectory_tracks import (
     ALT,
@@ -101,6 +101,10 @@ FEATURE_NAMES = (
 
 MAX_USER_FILE_BYTES = 50 * 1024 * 1024
 """User track files larger than this (bytes) are refused before they are parsed."""
+MAX_TIME_S = 9e9
+"""Largest |timestamp| accepted (s from the origin): pandas date-times, used in cleaning, end in 2262."""
+MAX_TRACK_SPAN_S = 7 * 86400.0
+"""Longest time one user track file may span (s); resampling allocates a point every `STEP_S` over it."""
 SPLITS = ("train", "val", "test")
 
 
@@ -415,8 +419,7 @@ def load_points(data_dir: Path, split: str) -> np.ndarray:
     path = Path(data_dir) / f"{split}_points.npz"
     if not path.is_file():
         raise MemgruError(f"no trajectory points at {path}; build the data first")
-    with np.load(path, allow_pickle=False) as data:
-        return data["points"]
+    return load_arrays(path, ("points",), "trajectory points")["points"]
 
 
 def load_feature_stats(data_dir: Path) -> dict:
@@ -480,6 +483,9 @@ def _parse_table(text: str, name: str) -> pd.DataFrame:
 def _time_seconds(ts: pd.Series, name: str) -> np.ndarray:
     """Timestamps as float seconds: numbers are seconds, epoch-millisecond integers are recognised."""
     num = pd.to_numeric(ts, errors="coerce")
+    if num.isna().any() and pd.api.types.is_numeric_dtype(ts):  # numbers with holes: not date-times either
+        row = int(np.flatnonzero(num.isna().to_numpy())[0])
+        raise MemgruError(f"{name}: timestamp is missing or unreadable in data row {row + 1}")
     if num.notna().all():
         t = num.to_numpy(float)
         if len(t) > 1 and np.nanmin(np.abs(t)) > 1e11:
@@ -529,8 +535,9 @@ def read_track_file(path: Path) -> tuple[pd.DataFrame, dict]:
     Accepts CSV and JSON (records as in the `traffic` sample files, optionally .gz) with the
     columns of `USER_COLUMNS` (units there). Raises MemgruError, naming the problem, for a file
     over `MAX_USER_FILE_BYTES` (checked before parsing), binary content, missing columns, NaN or
-    unreadable values, duplicate or decreasing times, impossible coordinates or values, altitude
-    that is probably in metres (`_looks_like_metres`), and several aircraft in one file.
+    unreadable values, times that are not finite or span more than `MAX_TRACK_SPAN_S`, duplicate or
+    decreasing times, impossible coordinates or values, altitude that is probably in metres
+    (`_looks_like_metres`), and several aircraft in one file.
     Optional columns that are absent (or entirely empty) are listed in `info["derived_fields"]`;
     they are later derived from the positions.
     """
@@ -543,6 +550,12 @@ def read_track_file(path: Path) -> tuple[pd.DataFrame, dict]:
         raise MemgruError(f"{name} holds {len(df)} report(s); a track needs at least {WINDOW_POINTS} "
                           f"points {STEP_S:.0f} s apart")
     out = pd.DataFrame({"time_s": _time_seconds(df["timestamp"], name)})
+    t = out["time_s"].to_numpy()
+    unusable = ~(np.abs(t) <= MAX_TIME_S)  # also catches NaN and inf
+    if unusable.any():
+        row = int(np.flatnonzero(unusable)[0])
+        raise MemgruError(f"{name}: timestamp {t[row]:g} in data row {row + 1} is not a usable time; give seconds "
+                          f"(within ±{MAX_TIME_S:g}) or ISO 8601 date-times")
     present = [c for c in OPTIONAL_COLUMNS if c in df and df[c].notna().any()]
     for col in (*REQUIRED_COLUMNS[1:], *present):
         values = pd.to_numeric(df[col], errors="coerce")
@@ -552,11 +565,14 @@ def read_track_file(path: Path) -> tuple[pd.DataFrame, dict]:
             raise MemgruError(f"{name}: column {col} is empty or not a number in data row {row + 1} "
                               f"({int(bad.sum())} row(s) in all)")
         out[col] = values.to_numpy(float)
-    dt = np.diff(out["time_s"].to_numpy())
+    dt = np.diff(t)
     if (dt <= 0).any():
         row = int(np.flatnonzero(dt <= 0)[0]) + 2
-        what = "repeats" if dt[row - 2] == 0 else "goes back in"
-        raise MemgruError(f"{name}: time {what} time at data row {row}; timestamps must increase strictly")
+        what = "repeats" if dt[row - 2] == 0 else "goes back"
+        raise MemgruError(f"{name}: the timestamp {what} at data row {row}; timestamps must increase strictly")
+    if t[-1] - t[0] > MAX_TRACK_SPAN_S:
+        raise MemgruError(f"{name} spans {(t[-1] - t[0]) / 86400:,.1f} days, over the {MAX_TRACK_SPAN_S / 86400:g}-day "
+                          "limit; give one flight per file")
     checks = {"latitude": (-90.0, 90.0, "deg"), "longitude": (-180.0, 180.0, "deg"),
               "altitude": (-2000.0, 100_000.0, "ft"), "groundspeed": (0.0, 1500.0, "kt"),
               "vertical_rate": (-30_000.0, 30_000.0, "ft/min")}

@@ -25,7 +25,9 @@ from memgru.models import build_model
 from memgru.pipeline import CALIBRATION_FILE
 from memgru.tasks.audio import LABELS, FeatureConfig, NormStats
 from memgru.tasks.common import SequenceSet
+from memgru.tasks.io import TRAJECTORY_LABELS
 from memgru.tasks.soc import FEATURES
+from memgru.tasks.trajectory import FEATURE_NAMES, STEP_S, WINDOW_POINTS
 
 APP_ROOT = Path(__file__).resolve().parents[2]
 """The repository root (app.py, pages/)."""
@@ -35,6 +37,8 @@ TINY_TASKS = {
     "audio": ModelConfig(kind="gru_classifier", n_features=FeatureConfig().n_features, n_outputs=len(LABELS),
                          hidden=8, layers=1, dropout=0.0),
     "soc": ModelConfig(kind="gru_regressor", n_features=len(FEATURES), n_outputs=1, hidden=8, layers=1, dropout=0.0),
+    "trajectory": ModelConfig(kind="gru_classifier", n_features=len(FEATURE_NAMES), n_outputs=len(TRAJECTORY_LABELS),
+                              hidden=8, layers=1, dropout=0.0),
 }
 """Tiny task-page architectures with the real tasks' inputs and outputs."""
 
@@ -62,15 +66,21 @@ def task_stats(task: str) -> dict:
     if task == "audio":
         n = FeatureConfig().n_features
         return {"norm_stats": NormStats(np.full(n, -40, np.float32), np.full(n, 15, np.float32)).to_dict()}
+    if task == "trajectory":
+        n = len(FEATURE_NAMES)
+        return {"feature_stats": {"feature_names": list(FEATURE_NAMES), "mean": [0.0] * n, "std": [1.0] * n,
+                                  "step_s": STEP_S, "window_points": WINDOW_POINTS}}
     return {"norm_stats": {"features": list(FEATURES), "mean": [3.7, 1.0, 25.0], "std": [0.3, 2.0, 10.0]}}
 
 
 def write_task_checkpoint(pretrained: Path, task: str, calibration_steps: int = 20) -> Path:
-    """A tiny seeded audio or SOC checkpoint with the task's stats and labels and a calibration set; its folder."""
+    """A tiny seeded checkpoint of `task` (`TINY_TASKS`) with the task's stats and labels and a calibration set;
+    its folder."""
     cfg = TINY_TASKS[task]
     torch.manual_seed(0)
     folder = pretrained / task
-    extra = {"stats": task_stats(task), "labels": list(LABELS) if task == "audio" else None, "metrics": {}}
+    labels = {"audio": list(LABELS), "trajectory": list(TRAJECTORY_LABELS)}.get(task)
+    extra = {"stats": task_stats(task), "labels": labels, "metrics": {}}
     save_checkpoint(folder, build_model(cfg).eval(), cfg, task=task, extra=extra)
     x = np.random.default_rng(0).normal(size=(8, calibration_steps, cfg.n_features)).astype(np.float32)
     np.savez_compressed(folder / CALIBRATION_FILE, x=x)
@@ -124,6 +134,12 @@ def audio_model(folders: dict[str, Path]) -> Path:
 def soc_model(folders: dict[str, Path]) -> Path:
     """A tiny SOC checkpoint (`write_task_checkpoint`); returns its folder."""
     return write_task_checkpoint(folders["pretrained"], "soc")
+
+
+@pytest.fixture
+def trajectory_model(folders: dict[str, Path]) -> Path:
+    """A tiny trajectory checkpoint with the real task's 13 features (`write_task_checkpoint`); its folder."""
+    return write_task_checkpoint(folders["pretrained"], "trajectory")
 
 
 def wav_bytes(seconds: float = 4.0, seed: int = 0) -> bytes:

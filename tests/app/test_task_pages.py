@@ -15,6 +15,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from memgru.tasks.audio import LABELS
+from ui.inputs import SAMPLE, UPLOAD
 
 APP_ROOT = Path(__file__).resolve().parents[2]
 AUDIO, TRAJECTORY, SOC = "pages/1_Audio.py", "pages/2_Trajectory.py", "pages/3_Battery_SOC.py"
@@ -172,6 +173,50 @@ def test_soc_bundled_sample_with_the_float_fallback(soc_model):
     assert "float-trained checkpoint" in at.warning[0].value
     assert at.selectbox(key="soc_sample").options[1] == "FUDS drive cycle at 25 °C ambient"
     assert at.metric[2].value == "6.52 h" and at.metric[0].value.endswith(" %")
+
+
+def track_with_a_hole() -> bytes:
+    """The bundled real track with one altitude missing."""
+    frame = pd.read_csv(APP_ROOT / "assets" / "trajectory" / "real_1_3c66a5.csv")
+    return frame.assign(altitude=frame["altitude"].where(frame.index != 5)).to_csv(index=False).encode()
+
+
+def soc_without_temperature() -> bytes:
+    return pd.read_csv(pd.io.common.BytesIO(soc_csv())).drop(columns=["temperature_c"]).to_csv(index=False).encode()
+
+
+BAD_UPLOADS = [
+    pytest.param(AUDIO, "corrupt.wav", lambda wav: wav[:20] + b"\xff" * 16 + wav[36:],
+                 "not readable audio (wav/flac/ogg/mp3 expected)", id="audio-corrupt-header"),
+    pytest.param(AUDIO, "notes.wav", lambda wav: b"this is a text file, not a sound\n" * 20, "not readable audio",
+                 id="audio-text-as-wav"),
+    pytest.param(AUDIO, "empty.wav", lambda wav: b"", "empty.wav is empty (0 bytes)", id="audio-empty-file"),
+    pytest.param(TRAJECTORY, "holes.csv", lambda wav: track_with_a_hole(),
+                 "column altitude is empty or not a number in data row 6", id="trajectory-nan"),
+    pytest.param(SOC, "no_temperature.csv", lambda wav: soc_without_temperature(),
+                 "is missing column(s) temperature_c", id="soc-missing-column"),
+]
+"""Page, uploaded file name, its content (from the `wav` fixture's 4-s test sound where useful), the message."""
+PAGE_TASKS = {AUDIO: ("audio", "a", "audio/wav"), TRAJECTORY: ("trajectory", "tr", "text/csv"),
+              SOC: ("soc", "soc", "text/csv")}
+"""Page -> task, widget key prefix, upload MIME type."""
+
+
+@pytest.mark.parametrize("page, name, build, words", BAD_UPLOADS)
+def test_bad_upload_gives_one_error_and_a_sample_still_works(page, name, build, words, wav, request):
+    """One error element naming the file and the problem, no exception, no results; then a bundled sample
+    on the same page gives a prediction (the reader's failure left nothing broken behind)."""
+    task, key, mime = PAGE_TASKS[page]
+    request.getfixturevalue(f"{task}_model")
+    at = run(page, **{f"{key}_source": UPLOAD})
+    upload(at, name, build(wav), mime)
+    assert len(at.error) == 1 and at.error[0].value.startswith(f"Cannot use {name}: "), errors(at)
+    assert words in at.error[0].value and "\n" not in at.error[0].value
+    assert not at.metric and not at.get("plotly_chart")
+
+    at.radio(key=f"{key}_source").set_value(SAMPLE).run()
+    assert not at.exception and not at.error, errors(at)
+    assert len(at.metric) == 3 and at.metric[0].label.endswith("float model") and at.get("plotly_chart")
 
 
 def test_audio_rerender_time_after_a_slider_move(audio_model, wav: bytes):
