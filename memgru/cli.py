@@ -333,7 +333,7 @@ def _parser() -> _Parser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("crossbar", help="program a task model onto crossbars: conductance maps and summary")
-    p.add_argument("--task", choices=TASK_NAMES, required=True)
+    p.add_argument("--task", choices=TASK_NAMES, required=True, help="which task model")
     p.add_argument("--config", help="model config JSON (ModelConfig or experiment config) instead of the checkpoint")
     _add_hardware_args(p, weight_bits=6)
     p.add_argument("--export", metavar="DIR", help="write conductances (NPZ + CSV) and summary.json into DIR")
@@ -341,14 +341,14 @@ def _parser() -> _Parser:
     p.set_defaults(run=cmd_crossbar, show=_print_crossbar)
 
     p = sub.add_parser("data", help="build a dataset deterministically (audio-demo, trajectory, soc)")
-    p.add_argument("dataset", choices=sorted(DATASETS))
+    p.add_argument("dataset", choices=sorted(DATASETS), help="which dataset to build")
     p.add_argument("--out", help="output folder (default data/<task>)")
-    p.add_argument("--seed", type=_seed, default=0)
+    p.add_argument("--seed", type=_seed, default=0, help="seed of the dataset build (sampling, augmentation, noise)")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(run=cmd_data, show=lambda r: print(json.dumps(r, indent=2, default=str)))
 
     p = sub.add_parser("train", help="train a task's float and noise-trained models (writes a task folder)")
-    p.add_argument("--task", choices=TASK_NAMES, required=True)
+    p.add_argument("--task", choices=TASK_NAMES, required=True, help="which task model")
     p.add_argument("--config", help="experiment config JSON (task, model, train); default: the task's")
     p.add_argument("--out", help="task folder to write (default pretrained/<task>)")
     p.add_argument("--data-dir", help="built dataset folder (default data/<task>)")
@@ -361,7 +361,7 @@ def _parser() -> _Parser:
     p.set_defaults(run=cmd_train, show=lambda r: print(json.dumps(r, indent=2)))
 
     p = sub.add_parser("predict", help="predict on a file: audio clip, trajectory CSV/JSON or battery CSV")
-    p.add_argument("--task", choices=TASK_NAMES, required=True)
+    p.add_argument("--task", choices=TASK_NAMES, required=True, help="which task model")
     p.add_argument("path", help="the input file")
     p.add_argument("--checkpoint", help="checkpoint folder (default pretrained/<task>)")
     _add_hardware_args(p)
@@ -370,16 +370,18 @@ def _parser() -> _Parser:
     p.set_defaults(run=cmd_predict, show=_print_predict)
 
     p = sub.add_parser("evaluate", help="metric vs weight bits, sigma and input SNR on a data split")
-    p.add_argument("--task", choices=TASK_NAMES, required=True)
+    p.add_argument("--task", choices=TASK_NAMES, required=True, help="which task model")
     p.add_argument("--checkpoint", help="checkpoint folder (default pretrained/<task>)")
     p.add_argument("--data-dir", help="built dataset folder (default data/<task>)")
-    p.add_argument("--split", choices=("train", "val", "test"), default="test")
+    p.add_argument("--split", choices=("train", "val", "test"), default="test",
+                   help="data split (test = the task's evaluation sets, e.g. the three FUDS traces)")
     p.add_argument("--bits", type=_bits_list, default=[2, 3, 4, 5, 6, 7, 8, 16, 32], help="weight bits list")
     p.add_argument("--act-bits", type=_bits, default=8, help="activation bits for quantized weights")
     p.add_argument("--sigma", dest="sigma_list", type=_sigma_list, default=[0.0], help="programming sigma list")
     p.add_argument("--snr-db", type=_float_list, default=None, help="input SNR list (dB); clean is always included")
-    p.add_argument("--preset", choices=("ideal", "rram_1t1r"), default="ideal")
-    p.add_argument("--adc-bits", type=_bits, default=None)
+    p.add_argument("--preset", choices=("ideal", "rram_1t1r"), default="ideal",
+                   help="device preset: ideal (only quantization and sigma act) or rram_1t1r (all non-idealities)")
+    p.add_argument("--adc-bits", type=_bits, default=None, help="ADC bits (overrides the preset)")
     p.add_argument("--seed", type=_seed, default=0, help="first device seed")
     p.add_argument("--seeds", type=_positive_int, default=1, help="device seeds per setting")
     p.add_argument("--act-percentile", type=float, default=100.0,
@@ -389,8 +391,9 @@ def _parser() -> _Parser:
     p.set_defaults(run=cmd_evaluate, show=_print_evaluate, sigma=None)
 
     p = sub.add_parser("experiment", help="run a paper experiment (bits, sigma, snr) -> results/<task>_<name>.csv")
-    p.add_argument("--task", choices=TASK_NAMES, required=True)
-    p.add_argument("--name", choices=("bits", "sigma", "snr", "families"), required=True)
+    p.add_argument("--task", choices=TASK_NAMES, required=True, help="which task model")
+    p.add_argument("--name", choices=("bits", "sigma", "snr", "families"), required=True,
+                   help="bits (PTQ vs QAT), sigma (float vs noise-trained), snr (input noise), families (trajectory)")
     p.add_argument("--checkpoint", help="task folder with the deployed model and float/ (default pretrained/<task>)")
     p.add_argument("--data-dir", help="built dataset folder (default data/<task>)")
     p.add_argument("--bits", type=_bits_list, default=None, help="weight bits list (bits experiment)")
@@ -405,7 +408,7 @@ def _parser() -> _Parser:
     p.set_defaults(run=cmd_experiment, show=lambda r: print(f"wrote {r['csv']} ({len(r['rows'])} rows)"))
 
     p = sub.add_parser("plan", help="fusion quantization: bits per matrix and activation -> results/plan_<task>.json")
-    p.add_argument("--task", choices=TASK_NAMES, required=True)
+    p.add_argument("--task", choices=TASK_NAMES, required=True, help="which task model")
     p.add_argument("--checkpoint", help="checkpoint to plan (default pretrained/<task>/float)")
     p.add_argument("--data-dir", help="built dataset folder (default data/<task>)")
     p.add_argument("--tolerance", type=_tolerance, default=None,
@@ -426,7 +429,7 @@ def _parser() -> _Parser:
     p.set_defaults(run=cmd_plan, show=_print_plan)
 
     p = sub.add_parser("card", help="write pretrained/<task>/MODEL_CARD.md from the checkpoints and results/")
-    p.add_argument("--task", choices=TASK_NAMES, required=True)
+    p.add_argument("--task", choices=TASK_NAMES, required=True, help="which task model")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(run=cmd_card, show=lambda r: print(f"wrote {r['path']}"))
 

@@ -87,6 +87,17 @@ def test_bench_quick_json():
     assert len(doc["runs"]) == 5
 
 
-def test_help_lists_every_command():
+def test_help_explains_every_command():
+    from memgru.cli import _parser
+
     proc = run_cli("--help")
-    assert proc.returncode == 0 and "crossbar" in proc.stdout and "bench" in proc.stdout
+    assert proc.returncode == 0
+    sub = next(a for a in _parser()._actions if a.dest == "command")
+    commands = {c.dest: c.help for c in sub._choices_actions}
+    assert set(commands) == set(sub.choices) >= {"crossbar", "data", "train", "predict", "evaluate", "experiment",
+                                                 "plan", "card", "bench"}
+    for name, text in commands.items():
+        assert text and len(text) > 20, name  # one explaining sentence per command
+        assert name in proc.stdout and text.split()[0] in proc.stdout
+        for action in sub.choices[name]._actions:  # every option of every command says what it is
+            assert action.help, f"{name} {action.option_strings or action.dest} has no help text"
