@@ -19,8 +19,10 @@ Vocabulary:
 - **the plan** (`search`): from the top of every ladder, the slot whose next rung down saves the
   most cost per metric point it lost in the sensitivity analysis is lowered one rung; the move is
   kept if the joint plan stays within the tolerance of the float model on validation, otherwise that
-  slot is frozen. A slot is never taken below its floor (the lowest rung within tolerance on its
-  own). The plan is therefore within tolerance by construction (when the top of the ladders is).
+  slot is frozen. Rungs below a slot's floor (the lowest rung within tolerance on its own, where the
+  analysis stopped) are tried last: single-slot measurements are noisy and slots interact, so only
+  the joint measurement decides. The plan is within tolerance by construction (when the top of the
+  ladders is).
   Costs: bits x weights stored (weight slots; a bit-sliced weight pays every device pair it uses),
   bits x values converted per time step (activation slots). Then `plan_task` fine-tunes the plan's
   weight precisions with QAT for a few epochs and reports plan, cost and test metric next to the
@@ -321,7 +323,7 @@ def search(
     plan = dict(top_plan)
     value = top
     steps: list[dict[str, Any]] = []
-    frozen = {s.name for s in all_slots if plan[s.name] == floors[s.name]}
+    frozen = {s.name for s in all_slots if len(s.ladder) == 1}
     by_name = {s.name: s for s in all_slots}
     slack = max(tolerance / 10.0, 1e-3)
     while True:
@@ -331,8 +333,8 @@ def search(
                 continue
             cur = plan[s.name]
             nxt = s.ladder[s.ladder.index(cur) + 1]
-            extra = max(loss[(s.name, nxt)] - loss[(s.name, cur)], 0.0)
-            score = (s.cost(cur) - s.cost(nxt)) / (extra + slack)
+            extra = max(loss.get((s.name, nxt), math.inf) - loss.get((s.name, cur), 0.0), 0.0)
+            score = (s.cost(cur) - s.cost(nxt)) / (extra + slack)  # 0 for rungs the analysis never reached
             if score > best_score:
                 best, best_score = s.name, score
         if best is None:
@@ -345,7 +347,7 @@ def search(
         if accepted:
             plan, value = trial, trial_value
             say(f"lowered {best} to {trial[best]} bits: val {trial_value:.3f}")
-        if not accepted or plan[best] == floors[best]:
+        if not accepted or plan[best] == slot.ladder[-1]:
             frozen.add(best)
     ok = _worse(higher_is_better, value, reference) <= tolerance
     return Search(reference, top, rows, floors, steps, plan, value, ok)
