@@ -156,6 +156,17 @@ def deployed_model(
     return chip_model(model, weight_bits, act_bits, sigma, seed, load_calibration(folder), device)
 
 
+def input_stats(config: dict[str, Any], folder: Path | str) -> dict[str, Any]:
+    """The input statistics (feature normalisation) a checkpoint's config carries in `extra.stats`;
+    a clear error for a checkpoint without them (it could not read a user's file)."""
+    extra = config.get("extra")
+    stats = extra.get("stats") if isinstance(extra, dict) else None
+    if not isinstance(stats, dict) or not stats:
+        raise MemgruError(f"checkpoint {folder} has no input statistics (extra.stats), so it cannot read files; "
+                          "use a task folder written by `python -m memgru train`")
+    return stats
+
+
 def predict_file(
     task: str,
     path: str | Path,
@@ -170,12 +181,7 @@ def predict_file(
     """Predict on a user's file with the task's checkpoint at a hardware setting (the CLI's `predict`)."""
     folder = Path(checkpoint) if checkpoint else task_spec(task).pretrained_dir
     model, config = load_checkpoint(folder, task=task)
-    extra = config.get("extra")
-    stats = extra.get("stats") if isinstance(extra, dict) else None
-    if not isinstance(stats, dict):
-        raise MemgruError(f"checkpoint {folder} has no input statistics (extra.stats), so it cannot read files; "
-                          "use a task folder written by `python -m memgru train`")
-    user = task_io(task).read_input(Path(path), stats)
+    user = task_io(task).read_input(Path(path), input_stats(config, folder))
     chip = deployed_model(model, folder, weight_bits, act_bits, sigma, seed, device)
     setting = {"weight_bits": weight_bits, "act_bits": act_bits, "sigma": sigma, "snr_db": snr_db, "seed": seed}
     return {"task": task, **setting, "file": Path(path).name, **prediction(task, chip, user, snr_db, seed)}

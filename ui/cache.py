@@ -168,8 +168,11 @@ def require_checkpoint(task: str, label: str) -> tuple[TaskCheckpoint, dict]:
     if ckpt is None:
         st.info(f"No trained {label} model yet: `python -m memgru train --task {task}` writes `pretrained/{task}/`.")
         st.stop()
+    from memgru.pipeline import input_stats
+
     try:
         _, config = checkpoint_model(ckpt)
+        input_stats(config, ckpt.folder)
     except MemgruError as exc:
         st.error(f"Cannot load the {label} model: {exc}")
         st.stop()

@@ -241,3 +241,11 @@ def test_local_track_and_waveform_envelope():
     x[12345], x[54321] = 0.9, -0.7
     trace = waveform_figure(x, 22050).data[0]
     assert len(trace.y) <= 4000 and max(trace.y) == pytest.approx(0.9) and min(trace.y) == pytest.approx(-0.7)
+
+
+def test_task_page_with_a_checkpoint_without_input_statistics(trajectory_model: Path):
+    config = json.loads((trajectory_model / "config.json").read_text())
+    config["extra"].pop("stats")
+    (trajectory_model / "config.json").write_text(json.dumps(config))  # the sha256 covers the weights only
+    at = run("pages/2_Trajectory.py")
+    assert "has no input statistics" in errors(at) and not at.exception
