@@ -44,15 +44,21 @@ if sync_playwright is None or not CHROMIUM.exists():
 
 
 @pytest.fixture(scope="module")
-def context(tmp_path_factory: pytest.TempPathFactory):
-    """A headless Chromium with a fresh profile."""
+def playwright_driver():
+    """One Playwright driver for the module (a second sync driver cannot start while one runs)."""
     with sync_playwright() as p:
-        ctx = p.chromium.launch_persistent_context(
-            str(tmp_path_factory.mktemp("profile")), executable_path=str(CHROMIUM), headless=True,
-            args=CHROMIUM_ARGS, accept_downloads=True, viewport={"width": 1400, "height": 1000},
-        )
-        yield ctx
-        ctx.close()
+        yield p
+
+
+@pytest.fixture(scope="module")
+def context(playwright_driver, tmp_path_factory: pytest.TempPathFactory):
+    """A headless Chromium with a fresh profile."""
+    ctx = playwright_driver.chromium.launch_persistent_context(
+        str(tmp_path_factory.mktemp("profile")), executable_path=str(CHROMIUM), headless=True,
+        args=CHROMIUM_ARGS, accept_downloads=True, viewport={"width": 1400, "height": 1000},
+    )
+    yield ctx
+    ctx.close()
 
 
 @pytest.fixture
@@ -156,17 +162,16 @@ def test_audio_upload_shows_the_predicted_label(audio_app_url: str, page: Page, 
 
 
 @pytest.fixture(scope="module")
-def mic_context(tmp_path_factory: pytest.TempPathFactory):
+def mic_context(playwright_driver, tmp_path_factory: pytest.TempPathFactory):
     """A headless Chromium whose microphone is Chromium's fake capture device (a periodic beep) and
     whose permission prompt is accepted automatically."""
-    with sync_playwright() as p:
-        ctx = p.chromium.launch_persistent_context(
-            str(tmp_path_factory.mktemp("mic_profile")), executable_path=str(CHROMIUM), headless=True,
-            args=[*CHROMIUM_ARGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"],
-            permissions=["microphone"], viewport={"width": 1400, "height": 1000},
-        )
-        yield ctx
-        ctx.close()
+    ctx = playwright_driver.chromium.launch_persistent_context(
+        str(tmp_path_factory.mktemp("mic_profile")), executable_path=str(CHROMIUM), headless=True,
+        args=[*CHROMIUM_ARGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"],
+        permissions=["microphone"], viewport={"width": 1400, "height": 1000},
+    )
+    yield ctx
+    ctx.close()
 
 
 def test_microphone_recording_is_classified(audio_app_url: str, mic_context, tmp_path: Path):
