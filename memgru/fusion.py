@@ -561,6 +561,8 @@ def plan_tables(report: dict[str, Any]) -> dict[str, Any]:
         "item": key, "plan": report["cost"]["plan"][key], "uniform_w6a8": report["cost"]["uniform_w6a8"][key],
         "saved_pct": report["cost"].get("saving_pct", {}).get(key),
     } for key in report["cost"]["plan"]])
+    for column in ("plan", "uniform_w6a8"):  # counts stay integers (pandas would make the column float)
+        cost[column] = pd.Series([int(v) if float(v).is_integer() else v for v in cost[column]], dtype=object)
     metrics = pd.DataFrame([{"model": name, "val": result["val"], **result["test"]}
                             for name, result in report["results"].items()])
     return {"bits": bits, "cost": cost, "metrics": metrics}
