@@ -8,6 +8,9 @@
 - `snr`: metric vs input SNR (white noise on the model inputs), float and 6-bit. Table 3.
 - `families` (trajectory): accuracy per false-track family and magnitude bin, and the false-alarm
   rate on real tracks, for the float- and noise-trained models at float and 6-bit weights.
+- `unusual` (trajectory): the false-alarm rate on real flights of unusual shape (gliders, survey
+  grids, calibration orbits, holdings ...: the `unusual` split, never trained on), per category and
+  flight, same four models.
 
 Every row names the task, the evaluation set (group columns such as `temperature_c`), the setting
 and the seed. `python -m memgru experiment --task T --name N` runs one.
@@ -35,7 +38,7 @@ PAPER_SIGMAS = (0.0, 0.02, 0.05, 0.08, 0.1, 0.15, 0.2)
 """Programming variation levels of Fig. 7."""
 PAPER_SNRS = (-10.0, -5.0, 0.0, 5.0, 10.0)
 """Input SNRs of Table 3 (dB)."""
-EXPERIMENTS = ("bits", "sigma", "snr", "families")
+EXPERIMENTS = ("bits", "sigma", "snr", "families", "unusual")
 """Experiment names."""
 
 
@@ -50,6 +53,17 @@ def family_rows(model: nn.Module, data: SequenceSet) -> pd.DataFrame:
     per_bin = meta.groupby(["family", "magnitude_bin"])["correct"].agg(["mean", "size"]).reset_index()
     per_bin = per_bin[per_bin["family"] != "real"]
     return pd.concat([per_family, per_bin], ignore_index=True).rename(columns={"mean": "accuracy", "size": "n"})
+
+
+def false_alarm_rows(model: nn.Module, data: SequenceSet) -> pd.DataFrame:
+    """False-alarm rate (%) of a real-vs-false classifier on all-real `data`, per `category` and per
+    `flight` of its meta (rows: level = category or flight, name, windows n, false_alarm_pct)."""
+    flagged = (predict(model, data.x).argmax(dim=-1).numpy() == 1) * 100.0
+    meta = data.meta.assign(flagged=flagged)
+    rows = [meta.groupby(level)["flagged"].agg(["mean", "size"]).reset_index().rename(columns={level: "name"})
+            .assign(level=level) for level in ("category", "flight")]
+    total = pd.DataFrame({"name": ["all"], "mean": [float(flagged.mean())], "size": [len(flagged)], "level": ["all"]})
+    return pd.concat([total, *rows], ignore_index=True).rename(columns={"mean": "false_alarm_pct", "size": "n"})
 
 
 def qat_finetune(
@@ -123,6 +137,17 @@ def run_experiment(
                 chip = deployed_model(model, folder / "float", bits, act, 0.0, 0)
                 tables += [family_rows(chip, data).assign(training=training, weight_bits=bits, act_bits=act)
                            for _, data in sets]
+        rows = pd.concat(tables, ignore_index=True)
+    elif name == "unusual":
+        unusual = io.load_split(data_dir, "unusual")
+        noise_model, _ = load_checkpoint(folder, task=task)
+        tables = []
+        for training, model in (("float", float_model), ("noise", noise_model)):
+            for bits in (FLOAT_BITS, 6):
+                act = FLOAT_BITS if bits >= FLOAT_BITS else act_bits
+                chip = deployed_model(model, folder / "float", bits, act, 0.0, 0)
+                tables.append(false_alarm_rows(chip, unusual).assign(training=training, weight_bits=bits,
+                                                                     act_bits=act))
         rows = pd.concat(tables, ignore_index=True)
     else:
         raise ValueError(f"unknown experiment {name!r}")

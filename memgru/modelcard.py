@@ -141,6 +141,17 @@ def _plan_section(task: str) -> list[str]:
             markdown_table(bits), "", markdown_table(cost), "", markdown_table(metrics)]
 
 
+def _unusual_table(rows: pd.DataFrame, value: str) -> str:
+    cats = rows[rows["level"] != "flight"]
+    table = cats.pivot_table(index="name", columns=["training", "weight_bits"], values="false_alarm_pct",
+                             aggfunc="mean", sort=False)
+    table.columns = [f"{t}-trained, {'float' if b >= 32 else f'{b}-bit'}" for t, b in table.columns]
+    sizes = cats.groupby("name", sort=False)["n"].first()
+    table.insert(0, "windows", [int(sizes[name]) for name in table.index])
+    return (markdown_table(table) + "\n\nFalse-alarm rate (%) = real windows called false; every flight here is "
+            "real and was never trained on (per-flight rates in the CSV).")
+
+
 def model_card(task: str) -> str:
     """The markdown model card of the task's bundled models."""
     spec = task_spec(task)
@@ -177,6 +188,8 @@ def model_card(task: str) -> str:
         ("snr", f"Metric ({unit}) vs input SNR (dB): white noise added to the normalised model inputs "
                 "(features), not to the raw signal", None),
         ("families", "Accuracy (%) per false-track family (magnitude bins in the CSV)", _families_table),
+        ("unusual", "False alarms on real flights of unusual shape (gliders, survey grids, calibration orbits, "
+                    "sky drawings, TV-relay racetracks) from the same wheel, never trained on", _unusual_table),
     ):
         path = results / f"{task}_{name}.csv"
         if not path.is_file():
@@ -184,6 +197,8 @@ def model_card(task: str) -> str:
         rows = pd.read_csv(path)
         if name == "families":  # one row per family: the set is their sum for one model and precision
             n = int(rows.query("magnitude_bin == 'all' and training == 'float' and weight_bits >= 32")["n"].sum())
+        elif name == "unusual":
+            n = int(rows.query("level == 'all'")["n"].iloc[0])
         else:
             n = int(rows["n"].iloc[0])
         size = "one whole trace per temperature" if n == 1 else f"{n} sequences per set"

@@ -142,3 +142,26 @@ def test_plan_task_reports_plan_cost_and_metrics(task_folder, tmp_path, capsys, 
     assert "| total_weight_bits |" in card and "| uniform_w6a8_ptq |" in card
     assert main([*args, "--max-states", "1"]) == 2
     assert "max states per device" in capsys.readouterr().err
+
+
+def test_false_alarm_rows_per_category_and_flight():
+    import torch
+
+    from memgru.experiments import false_alarm_rows
+
+    class Sign(torch.nn.Module):
+        """Calls a window false (class 1) when its first feature's mean is positive."""
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            m = x[:, :, 0].mean(dim=1)
+            return torch.stack([-m, m], dim=1)
+
+    x = np.zeros((6, 4, 2), np.float32)
+    x[[0, 1, 4], :, 0] = 1.0  # three of six windows look false
+    meta = pd.DataFrame({"category": ["gliders"] * 2 + ["surveys"] * 4,
+                         "flight": ["g/a", "g/b", "s/c", "s/c", "s/d", "s/d"]})
+    rows = false_alarm_rows(Sign(), SequenceSet(x, np.zeros(6, np.int64), meta)).set_index(["level", "name"])
+    assert rows.loc[("all", "all"), "false_alarm_pct"] == 50.0 and rows.loc[("all", "all"), "n"] == 6
+    assert rows.loc[("category", "gliders"), "false_alarm_pct"] == 100.0
+    assert rows.loc[("category", "surveys"), "false_alarm_pct"] == 25.0
+    assert rows.loc[("flight", "s/d"), "false_alarm_pct"] == 50.0 and rows.loc[("flight", "s/c"), "n"] == 2
