@@ -293,6 +293,7 @@ def build_dataset(
     families: tuple[str, ...] = FAMILIES,
     extra_train: tuple[str, ...] = EXTRA_TRAIN_COLLECTIONS,
     include_unusual: bool = True,
+    unusual_in_train: bool = False,
     wheel: Path | None = None,
 ) -> dict:
     """Build the trajectory splits deterministically from the `traffic` wheel; return a JSON summary.
@@ -307,7 +308,9 @@ def build_dataset(
     train window is used `train_copies` times, each copy with its own fake and noise. The
     `traffic` wheel is looked up (or pip-downloaded) in `cache_dir` (default `out_dir/cache`) and
     checked against its sha256, unless `wheel` names a zip with the same sample paths (tests).
-    `extra_train` collections join the training split only.
+    `extra_train` collections join the training split only. With `unusual_in_train`, every second
+    unusual flight of each category (`split_unusual`) joins the training split as real flights (with
+    fakes made from them like any other) and only the others stay in the `unusual` check split.
     """
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
@@ -325,7 +328,10 @@ def build_dataset(
         train_df = read_collection(archive, TRAIN_COLLECTION)
         extra_df = [read_collection(archive, name) for name in extra_train]
         test_df = read_collection(archive, TEST_COLLECTION)
-        unusual = _unusual_windows(archive) if include_unusual else None
+        frames = _unusual_frames(archive) if include_unusual or unusual_in_train else []
+    unusual_train, unusual_check = split_unusual(frames) if unusual_in_train else ([], frames)
+    extra_df += [df for _, _, df in unusual_train]
+    unusual = _unusual_windows(unusual_check) if include_unusual and unusual_check else None
     aircraft = np.array(sorted(train_df["icao24"].unique()))
     n_val = round(val_fraction * len(aircraft))
     val_ac = set(rng.permutation(aircraft)[:n_val])
@@ -347,6 +353,7 @@ def build_dataset(
         "seed": seed, "step_s": STEP_S, "window_points": WINDOW_POINTS, "train_stride": train_stride,
         "test_stride": test_stride, "train_copies": train_copies, "val_fraction": val_fraction,
         "magnitude_range": [lo, hi], "families": list(families), "extra_train": list(extra_train),
+        "unusual_in_train": sorted(rel for _, rel, _ in unusual_train),
         "min_altitude_ft": MIN_ALTITUDE_FT, "max_gap_s": MAX_GAP_S},
         "sources": {"wheel": Path(wheel).name, "sha256": TRAFFIC_WHEEL_SHA256, "license": "MIT",
                     "train_val": f"{SAMPLES}{TRAIN_COLLECTION}.json.gz",
@@ -382,9 +389,9 @@ def _split_summary(y: np.ndarray, meta: pd.DataFrame) -> dict:
             "families": meta["family"].value_counts().sort_index().to_dict()}
 
 
-def _unusual_windows(archive: zipfile.ZipFile) -> tuple[np.ndarray, pd.DataFrame]:
-    """Real windows of the odd-shaped sample flights (`UNUSUAL_COLLECTIONS`), all real, non-overlapping."""
-    out, metas = [], []
+def _unusual_frames(archive: zipfile.ZipFile) -> list[tuple[str, str, pd.DataFrame]]:
+    """(category, flight, reports) of every odd-shaped sample flight (`UNUSUAL_COLLECTIONS`), sorted."""
+    frames = []
     names = sorted(n for n in archive.namelist() if n.startswith(SAMPLES) and n.endswith(".json.gz"))
     for member in names:
         rel = member[len(SAMPLES):-len(".json.gz")]
@@ -399,6 +406,25 @@ def _unusual_windows(archive: zipfile.ZipFile) -> tuple[np.ndarray, pd.DataFrame
                 df[col] = np.nan
         if "callsign" not in df:
             df["callsign"] = ""
+        frames.append((category, rel, df))
+    return frames
+
+
+def split_unusual(frames: list[tuple[str, str, pd.DataFrame]]) -> tuple[list, list]:
+    """Unusual flights for training and for the held-out check: within each category, every second
+    flight in name order trains (so every category with two or more flights is on both sides)."""
+    train, check = [], []
+    for category in sorted({c for c, _, _ in frames}):
+        flights = [f for f in frames if f[0] == category]
+        for i, flight in enumerate(flights):
+            (train if i % 2 == 1 else check).append(flight)
+    return train, check
+
+
+def _unusual_windows(frames: list[tuple[str, str, pd.DataFrame]]) -> tuple[np.ndarray, pd.DataFrame]:
+    """Real windows of odd-shaped flights (`_unusual_frames`), all real, non-overlapping."""
+    out, metas = [], []
+    for category, rel, df in frames:
         w, meta = real_windows(df, stride=WINDOW_STEPS)
         out.append(w)
         metas.append(meta.assign(category=category, flight=rel, family="real", magnitude=0.0, label=0,

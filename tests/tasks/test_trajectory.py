@@ -399,3 +399,14 @@ def test_user_track_text_io_roundtrip(tmp_path):
     df.to_csv(buf, index=False)
     path.write_text(buf.getvalue())
     np.testing.assert_allclose(tr.read_track_file(path)[0]["time_s"], pts[:, T])
+
+
+def test_split_unusual_puts_every_second_flight_of_each_category_in_training():
+    from memgru.tasks.trajectory import split_unusual
+
+    frames = [(c, f"{c}/{n}", pd.DataFrame()) for c, n in
+              [("gliders", "a"), ("gliders", "b"), ("gliders", "c"), ("surveys", "x"), ("tv_relay", "t1"),
+               ("tv_relay", "t2")]]
+    train, check = split_unusual(frames)
+    assert [f for _, f, _ in train] == ["gliders/b", "tv_relay/t2"]
+    assert [f for _, f, _ in check] == ["gliders/a", "gliders/c", "surveys/x", "tv_relay/t1"]
