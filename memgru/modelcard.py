@@ -28,7 +28,9 @@ DATA_NOTES = {
     ),
     "trajectory": (
         "Real ADS-B tracks from the PyPI `traffic==2.13` wheel (MIT; OpenSky-derived): `quickstart` (2021-10-07, "
-        "Paris area, 1-s sampling, split by aircraft into train/val) plus `savan` in train; test on `switzerland` "
+        "Paris area, 1-s sampling, split by aircraft into train/val) plus `savan` and every second flight of "
+        "unusual shape (calibration orbits, survey grids, gliders, sky drawings, TV-relay racetracks) in train; "
+        "the other unusual flights (aircraft never trained on) are a real-only check set; test on `switzerland` "
         "(2018-08-01, 842 aircraft, 10-s sampling) — another day, region and sampling. False tracks are generated "
         "in nine documented families with a magnitude knob (ghost tracks from kinematic models, replay, pull-off, "
         "velocity inconsistency, altitude/speed ramps, splices), balanced with the real windows. Windows of 32 "

@@ -8,6 +8,9 @@ Data (built by `build_dataset`, see also `trajectory_fakes` for the false-track 
   by aircraft (icao24) into train and validation, and `collections/savan.json.gz` (one calibration
   aircraft flying level at FL220) joins train; `collections/switzerland.json.gz` (2018-08-01,
   Swiss airspace, 10 s state vectors, 842 aircraft, all in cruise) is the held-out test set.
+  Every second flight of unusual shape in the wheel's sample folders (`UNUSUAL_COLLECTIONS`:
+  calibration orbits, survey grids, gliders, sky drawings, TV-relay racetracks ...) also joins
+  train; the others (aircraft never seen in training) are the real-only check split `unusual`.
 - every track is cleaned (`trajectory_tracks.clean_track`: ground and low segments, duplicated
   times, out-of-range values and glitches), resampled to `STEP_S` = 10 s (the test set's own
   sampling), split at gaps of more than 20 s, and cut into windows of `WINDOW_POINTS` = 33 points
@@ -89,7 +92,9 @@ around Paris) almost lacks and that every test window is (cruise over Switzerlan
 UNUSUAL_COLLECTIONS = ("gliders", "surveys", "calibration", "featured", "firefighting", "tv_relay",
                        "military", "surveillance")
 """Folders of real flights of unusual shape (thermalling, survey grids, ILS calibration orbits,
-sky drawings, racetracks, holdings) kept as a real-only check split `unusual`: never trained on."""
+sky drawings, racetracks, holdings). By default every second flight of each folder trains (as real
+flights, with fakes made from them) and the others, minus any aircraft seen in training, form the
+real-only check split `unusual` (`split_unusual`)."""
 
 FEATURE_NAMES = (
     "speed_change_derived_kt", "turn_rate_derived_deg_s", "climb_rate_derived_ft_min",
@@ -293,7 +298,7 @@ def build_dataset(
     families: tuple[str, ...] = FAMILIES,
     extra_train: tuple[str, ...] = EXTRA_TRAIN_COLLECTIONS,
     include_unusual: bool = True,
-    unusual_in_train: bool = False,
+    unusual_in_train: bool = True,
     wheel: Path | None = None,
 ) -> dict:
     """Build the trajectory splits deterministically from the `traffic` wheel; return a JSON summary.

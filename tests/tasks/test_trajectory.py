@@ -234,7 +234,8 @@ def built(tmp_path_factory) -> tuple[Path, dict]:
         for name, blob in (("collections/quickstart", collection(10, 700, 1.0, "q")),
                            ("collections/savan", collection(1, 900, 1.0, "s")),
                            ("collections/switzerland", collection(6, 70, 10.0, "w")),
-                           ("surveys/grid", collection(1, 80, 10.0, "u"))):
+                           ("surveys/grid", collection(1, 80, 10.0, "u")),
+                           ("surveys/grid2", collection(1, 80, 10.0, "v"))):
             z.writestr(f"{tr.SAMPLES}{name}.json.gz", gzip.compress(blob))
     out = root / "data"
     summary = tr.build_dataset(out, seed=0, wheel=wheel, val_fraction=0.3)
@@ -262,6 +263,8 @@ def test_build_dataset_splits(built):
     np.testing.assert_allclose(stats["mean"], raw.reshape(-1, raw.shape[-1]).mean(0), rtol=1e-6, atol=1e-6)
     unusual = tr.load_split(out, "unusual")
     assert len(unusual) > 0 and (unusual.y == 0).all() and set(unusual.meta["category"]) == {"surveys"}
+    assert set(unusual.meta["flight"]) == {"surveys/grid"} and "v0000" in set(train["source"])  # grid2 trains
+    assert summary["parameters"]["unusual_in_train"] == ["surveys/grid2"]
 
 
 def test_build_dataset_is_deterministic(built, tmp_path):
