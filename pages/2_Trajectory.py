@@ -11,10 +11,8 @@ from ui.controls import sidebar
 from ui.figures import show_figure
 from ui.inputs import SAMPLE, choose_input, read_or_stop, samples, track_reports
 
-VERDICTS = {"true": "real track", "false": "false track"}
-"""What each class means."""
-SAMPLE_TRUTH = {"real": "true", "false": "false"}
-"""samples.csv `truth` -> class label."""
+VERDICTS = {"true": "real track", "false": "false track"}  # what each class means
+SAMPLE_TRUTH = {"real": "true", "false": "false"}  # samples.csv `truth` -> class label
 
 st.set_page_config(page_title="memgru · trajectory", layout="wide")
 settings = sidebar()

@@ -21,10 +21,8 @@ from ui.sources import (
 )
 
 FOLDER, UPLOAD = "precomputed results", "upload a results CSV"
-LIVE_SIGMAS = (0.0, 0.01, 0.02, 0.05, 0.1)
-"""σ grid of a live σ sweep."""
-LIVE_SNRS = (None, 40, 30, 20, 10, 5, 0)
-"""Input-SNR grid of a live SNR sweep [dB] (None = clean)."""
+LIVE_SIGMAS = (0.0, 0.01, 0.02, 0.05, 0.1)  # σ grid of a live σ sweep
+LIVE_SNRS = (None, 40, 30, 20, 10, 5, 0)  # input-SNR grid of a live SNR sweep [dB] (None = clean)
 
 
 def current_value(axis: str) -> float | None:

@@ -248,3 +248,16 @@ def test_every_page_has_the_shared_sidebar(folders, page):
     keys = {w.key for w in at.sidebar.select_slider} | {w.key for w in at.sidebar.slider}
     keys |= {w.key for w in at.sidebar.selectbox} | {w.key for w in at.sidebar.number_input}
     assert keys >= {"weight_bits", "act_bits", "snr_db", "sigma", "preset", "seed"}
+
+
+PAGE_SCRIPTS = [HOME, *sorted(str(p.relative_to(APP_ROOT)) for p in (APP_ROOT / "pages").glob("*.py"))]
+
+
+@pytest.mark.parametrize("script", PAGE_SCRIPTS)
+def test_no_page_has_a_bare_literal_that_streamlit_magic_would_draw(script):
+    """Streamlit "magic" draws any bare module-level expression (e.g. a docstring under a constant)."""
+    import ast
+
+    body = ast.parse((APP_ROOT / script).read_text()).body
+    stray = [node.lineno for node in body[1:] if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)]
+    assert not stray, f"{script}: bare literals at lines {stray}"
