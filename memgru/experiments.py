@@ -30,7 +30,7 @@ from memgru.config import FLOAT_BITS, TrainConfig
 from memgru.pipeline import deployed_model, evaluate_sets, load_calibration, plain_copy, subset
 from memgru.tasks.common import SequenceSet
 from memgru.tasks.io import task_io
-from memgru.train import predict, train_model
+from memgru.train import finetune_config, predict, train_model
 
 PAPER_BITS = (2, 3, 4, 5, 6, 7, 8, 16, FLOAT_BITS)
 """Weight precisions of the paper's tables."""
@@ -74,10 +74,22 @@ def qat_finetune(
     Weights are fake-quantized in training (STE); activations stay float during fine-tuning (the fused
     GRU kernel keeps it affordable on a CPU) and are quantized at `act_bits` only when evaluated.
     """
-    cfg = TrainConfig.from_dict({**base.to_dict(), "epochs": epochs, "lr": base.lr / 10, "weight_noise": 0.0,
-                                 "qat_weight_bits": weight_bits, "qat_act_bits": FLOAT_BITS, "patience": 0})
-    trained, _ = train_model(plain_copy(model, model.cfg), train, val, cfg)
+    trained, _ = train_model(plain_copy(model, model.cfg), train, val, finetune_config(base, epochs, weight_bits))
     return trained
+
+
+def _four_chips(task: str, folder: Path, float_model: nn.Module, act_bits: int
+                ) -> list[tuple[dict[str, object], nn.Module]]:
+    """The float- and noise-trained models of a task folder at float and at 6-bit weights (ideal device,
+    calibrated on the float model's calibration set): [({training, weight_bits, act_bits}, model)]."""
+    noise_model, _ = load_checkpoint(folder, task=task)
+    chips = []
+    for training, model in (("float", float_model), ("noise", noise_model)):
+        for bits in (FLOAT_BITS, 6):
+            act = FLOAT_BITS if bits >= FLOAT_BITS else act_bits
+            chips.append(({"training": training, "weight_bits": bits, "act_bits": act},
+                          deployed_model(model, folder / "float", bits, act, 0.0, 0)))
+    return chips
 
 
 def run_experiment(
@@ -129,26 +141,13 @@ def run_experiment(
         rows = evaluate_sets(float_model, sets, calibration, bits=[6, FLOAT_BITS], act_bits=act_bits,
                          snrs=[None, *snrs])
     elif name == "families":
-        noise_model, _ = load_checkpoint(folder, task=task)
-        tables = []
-        for training, model in (("float", float_model), ("noise", noise_model)):
-            for bits in (FLOAT_BITS, 6):
-                act = FLOAT_BITS if bits >= FLOAT_BITS else act_bits
-                chip = deployed_model(model, folder / "float", bits, act, 0.0, 0)
-                tables += [family_rows(chip, data).assign(training=training, weight_bits=bits, act_bits=act)
-                           for _, data in sets]
-        rows = pd.concat(tables, ignore_index=True)
+        rows = pd.concat([family_rows(chip, data).assign(**setting)
+                          for setting, chip in _four_chips(task, folder, float_model, act_bits) for _, data in sets],
+                         ignore_index=True)
     elif name == "unusual":
         unusual = io.load_split(data_dir, "unusual")
-        noise_model, _ = load_checkpoint(folder, task=task)
-        tables = []
-        for training, model in (("float", float_model), ("noise", noise_model)):
-            for bits in (FLOAT_BITS, 6):
-                act = FLOAT_BITS if bits >= FLOAT_BITS else act_bits
-                chip = deployed_model(model, folder / "float", bits, act, 0.0, 0)
-                tables.append(false_alarm_rows(chip, unusual).assign(training=training, weight_bits=bits,
-                                                                     act_bits=act))
-        rows = pd.concat(tables, ignore_index=True)
+        rows = pd.concat([false_alarm_rows(chip, unusual).assign(**setting)
+                          for setting, chip in _four_chips(task, folder, float_model, act_bits)], ignore_index=True)
     else:
         raise ValueError(f"unknown experiment {name!r}")
     return rows.assign(task=task)

@@ -49,7 +49,7 @@ from memgru.crossbar import slices_needed
 from memgru.errors import MemgruError
 from memgru.layers import CrossbarGRU, CrossbarLinear, calibrate, convert, crossbar_layers
 from memgru.tasks.common import SequenceSet
-from memgru.train import metric, predict, task_kind, train_model
+from memgru.train import finetune_config, metric, predict, task_kind, train_model
 
 LADDER = (FLOAT_BITS, 16, 12, 10, 8, 7, 6, 5, 4, 3, 2)
 """Candidate precisions of every slot, highest first (32 = float, kept only where allowed)."""
@@ -211,10 +211,9 @@ def apply_plan(model: nn.Module, plan: dict[str, int]) -> nn.Module:
     return model
 
 
-def _base_quant() -> QuantConfig:
-    """Conversion precision before a plan is applied: every activation quantizer enabled (so that
-    calibration records its range whatever bits the plan gives it later)."""
-    return QuantConfig(weight_bits=16, act_bits=16)
+BASE_QUANT = QuantConfig(weight_bits=16, act_bits=16)
+"""Conversion precision before a plan is applied: every activation quantizer enabled (so that
+calibration records its range whatever bits the plan gives it later)."""
 
 
 def planned_model(
@@ -222,7 +221,7 @@ def planned_model(
     sigma: float = 0.0, seed: int = 0,
 ) -> nn.Module:
     """`model` programmed with the mixed-precision `plan` at variation `sigma`, calibrated, in eval mode."""
-    chip = convert(model, _base_quant(), constraints.device(sigma), seed)
+    chip = convert(model, BASE_QUANT, constraints.device(sigma), seed)
     apply_plan(chip, plan)
     calib = torch.as_tensor(calibration, dtype=torch.float32)
     return calibrate(chip, [calib[i : i + 256] for i in range(0, len(calib), 256)]).eval()
@@ -236,7 +235,7 @@ def uniform_plan(all_slots: Sequence[Slot], weight_bits: int, act_bits: int) -> 
 def plan_cost(model: nn.Module, plan: dict[str, int], constraints: PlanConstraints) -> dict[str, Any]:
     """Hardware cost of a plan: weight bits in total, devices, arrays, conductance states used, ADC
     conversions and activation bits converted per time step (summed over matrices)."""
-    chip = convert(model, _base_quant(), constraints.device(), 0)
+    chip = convert(model, BASE_QUANT, constraints.device(), 0)
     apply_plan(chip, plan)
     devices = arrays = adc = weight_bits = weights = 0
     states = 0
@@ -385,12 +384,9 @@ def qat_plan_finetune(
         return model
     quant = QuantConfig(weight_bits=16, act_bits=FLOAT_BITS)
     train_chip = convert(plain_copy(model, model.cfg), quant, DeviceConfig.ideal(), base.seed)
-    weight_slots = {k: v for k, v in plan.items() if k in {s.name for s in slots(train_chip, constraints)
-                                                          if s.kind == "weight"}}
-    apply_plan(train_chip, weight_slots)
-    cfg = TrainConfig.from_dict({**base.to_dict(), "epochs": epochs, "lr": base.lr / 10, "weight_noise": 0.0,
-                                 "qat_weight_bits": FLOAT_BITS, "qat_act_bits": FLOAT_BITS, "patience": 0})
-    trained, _ = train_model(train_chip, train, val, cfg)
+    weights = {s.name for s in slots(train_chip, constraints) if s.kind == "weight"}
+    apply_plan(train_chip, {k: v for k, v in plan.items() if k in weights})
+    trained, _ = train_model(train_chip, train, val, finetune_config(base, epochs))
     return plain_copy(trained, model.cfg)
 
 
@@ -441,7 +437,7 @@ def plan_task(
     device_seeds = list(range(seeds if sigma > 0 else 1))
     evaluate = evaluator(model, val, calibration, constraints, sigma, device_seeds)
     reference = metric(task_kind(val), predict(model, val.x), val.y)
-    template = convert(model, _base_quant(), constraints.device(), 0)
+    template = convert(model, BASE_QUANT, constraints.device(), 0)
     all_slots = slots(template, constraints)
     uniform = uniform_plan(all_slots, PAPER_WEIGHT_BITS, PAPER_ACT_BITS)
     uniform_val = evaluate(uniform)[0]

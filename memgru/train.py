@@ -76,6 +76,13 @@ def evaluate_model(model: nn.Module, data: SequenceSet, batch_size: int = 256) -
     return float(_loss(kind, out, y.float() if kind == "regression" else y)), metric(kind, out, y)
 
 
+def finetune_config(base: TrainConfig, epochs: int, weight_bits: int = FLOAT_BITS) -> TrainConfig:
+    """The short fine-tune after `base`: `epochs` at a tenth of its learning rate, no weight noise, no
+    early stopping, QAT of the weights at `weight_bits` (32 = the model's own precision), float activations."""
+    return TrainConfig.from_dict({**base.to_dict(), "epochs": epochs, "lr": base.lr / 10, "weight_noise": 0.0,
+                                  "qat_weight_bits": weight_bits, "qat_act_bits": FLOAT_BITS, "patience": 0})
+
+
 def prepare_for_training(model: nn.Module, cfg: TrainConfig) -> nn.Module:
     """Convert to crossbar layers (ideal device, QAT precision) when the config asks for noise or QAT."""
     if cfg.weight_noise <= 0 and cfg.qat_weight_bits >= FLOAT_BITS and cfg.qat_act_bits >= FLOAT_BITS:
