@@ -101,3 +101,10 @@ def test_help_explains_every_command():
         assert name in proc.stdout and text.split()[0] in proc.stdout
         for action in sub.choices[name]._actions:  # every option of every command says what it is
             assert action.help, f"{name} {action.option_strings or action.dest} has no help text"
+
+
+def test_experiment_choices_match_the_experiments_module():
+    from memgru.cli import EXPERIMENT_NAMES
+    from memgru.experiments import EXPERIMENTS
+
+    assert EXPERIMENT_NAMES == EXPERIMENTS  # the CLI keeps its own copy so `--help` does not import torch
