@@ -303,10 +303,17 @@ class TrainConfig(_JsonConfig):
     """Seed for initialisation, shuffling, dropout and noise."""
     patience: int = 0
     """Early stopping after this many epochs without validation improvement (0 = off)."""
+    tbptt_steps: int = 0
+    """Truncated back-propagation through time for per-step regression (SOC): each batch of long
+    training sequences is run in chunks of this many steps, the hidden state carried from chunk to
+    chunk (detached) and one optimizer step per chunk, so the model learns to track a whole recording
+    without back-propagating through all of it (0 = off: one step per batch over whole sequences)."""
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:
             raise MemgruError("epochs and batch_size must be >= 1")
+        if self.tbptt_steps < 0:
+            raise MemgruError(f"tbptt_steps must be >= 0, got {self.tbptt_steps}")
         if not self.lr > 0:
             raise MemgruError(f"lr must be > 0, got {self.lr}")
         _check_fraction("weight_noise", self.weight_noise)

@@ -41,7 +41,10 @@ DATA_NOTES = {
         "(LG M50, 5 Ah NMC811/graphite-SiOx), repeated drive cycles from full charge (4.2 V) to 2.5 V at a 2C "
         "peak, sensor noise σ_V = 3 mV, σ_I = √((10 mA)² + (0.5 %·|I|)²), σ_T = 0.3 °C, SOC by coulomb counting. "
         "Train: US06, DST, WLTC at 0–50 °C; test: FUDS (= UDDS) at 0, 25, 45 °C, evaluated over each whole "
-        "~23,500-s trace. In this model temperature changes the usable capacity by under 1 %, less than real "
+        "~23,500-s trace from its first sample, as a BMS runs. The model is trained to track whole recordings: "
+        "6,000-s windows (every 1,000 s) run in 500-step chunks with the hidden state carried over (truncated "
+        "back-propagation through time); windows starting mid-recording teach it to start from an unknown SOC. "
+        "In this model temperature changes the usable capacity by under 1 %, less than real "
         "cells lose in the cold; expect larger errors on real cells, other chemistries or aged cells."
     ),
 }

@@ -49,8 +49,14 @@ class GRURegressor(_GRUBackbone):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Per-step outputs [B, T, n_outputs] for inputs [B, T, F]."""
-        out, _ = self.gru(x)
-        return self.head(self.drop(out))
+        return self.forward_state(x)[0]
+
+    def forward_state(self, x: torch.Tensor, h0: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(per-step outputs [B, T, n_outputs], final hidden state [layers, B, hidden]) starting from `h0`
+        (zeros when None): a long trace run chunk by chunk gives the same outputs as in one piece, which
+        is what truncated back-propagation through time (`TrainConfig.tbptt_steps`) relies on."""
+        out, h_n = self.gru(x, h0)
+        return self.head(self.drop(out)), h_n
 
 
 class DilatedConv1d(nn.Module):

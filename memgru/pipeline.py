@@ -33,6 +33,9 @@ CALIBRATION_FILE = "calibration.npz"
 """Calibration inputs saved next to a checkpoint."""
 CALIBRATION_SIZE = 128
 """Validation sequences kept for calibration."""
+CALIBRATION_STEPS = 1000
+"""Longest calibration sequence (time steps): longer validation sequences (SOC's 12,000-s windows) are cut
+into pieces of this length first, so calibrating a chip takes ~1 s rather than a whole-trace run."""
 DEFAULT_NOISE = 0.1
 """Weight-noise injection η of the deployed model when the config sets none."""
 
@@ -48,11 +51,21 @@ def plain_copy(model: nn.Module, cfg: ModelConfig) -> nn.Module:
     return plain.eval()
 
 
-def save_calibration(folder: Path, data: SequenceSet, seed: int = 0) -> None:
-    """Keep `CALIBRATION_SIZE` sequences of `data` (seeded choice) as the checkpoint's calibration set."""
+def calibration_inputs(x: np.ndarray, seed: int = 0) -> np.ndarray:
+    """The calibration set drawn from validation inputs `x` [N, T, F]: sequences longer than
+    `CALIBRATION_STEPS` cut into consecutive pieces of that length (the remainder dropped), then
+    `CALIBRATION_SIZE` of them (seeded choice, in order) -> float32 [M, min(T, CALIBRATION_STEPS), F]."""
+    x = np.asarray(x, np.float32)
+    if x.shape[1] > CALIBRATION_STEPS:
+        pieces = x.shape[1] // CALIBRATION_STEPS
+        x = x[:, : pieces * CALIBRATION_STEPS].reshape(-1, CALIBRATION_STEPS, x.shape[2])
     rng = np.random.default_rng(seed)
-    idx = np.sort(rng.choice(len(data), size=min(CALIBRATION_SIZE, len(data)), replace=False))
-    np.savez_compressed(folder / CALIBRATION_FILE, x=data.x[idx].astype(np.float32))
+    return x[np.sort(rng.choice(len(x), size=min(CALIBRATION_SIZE, len(x)), replace=False))]
+
+
+def save_calibration(folder: Path, data: SequenceSet, seed: int = 0) -> None:
+    """Save `calibration_inputs` of `data` as the checkpoint's calibration set."""
+    np.savez_compressed(folder / CALIBRATION_FILE, x=calibration_inputs(data.x, seed))
 
 
 def load_calibration(folder: Path, fallback: np.ndarray | None = None) -> np.ndarray:

@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from memgru.config import FLOAT_BITS, DeviceConfig, QuantConfig, TrainConfig
+from memgru.errors import MemgruError
 from memgru.layers import convert, set_weight_noise
 from memgru.tasks.common import SequenceSet
 
@@ -91,6 +92,17 @@ def prepare_for_training(model: nn.Module, cfg: TrainConfig) -> nn.Module:
     return set_weight_noise(convert(model, quant, DeviceConfig.ideal(), seed=cfg.seed), cfg.weight_noise)
 
 
+def _tbptt_chunk(model: nn.Module, train: SequenceSet, cfg: TrainConfig) -> int:
+    """Steps per optimizer step along time: `cfg.tbptt_steps` for per-step regression on sequences
+    longer than that, else the whole sequence length."""
+    length = train.x.shape[1]
+    if cfg.tbptt_steps <= 0 or cfg.tbptt_steps >= length:
+        return max(length, 1)
+    if task_kind(train) != "regression" or not hasattr(model, "forward_state"):
+        raise MemgruError("tbptt_steps needs a per-step regression model with forward_state (gru_regressor)")
+    return cfg.tbptt_steps
+
+
 def train_model(
     model: nn.Module,
     train: SequenceSet,
@@ -108,7 +120,8 @@ def train_model(
     kind = task_kind(train)
     model = prepare_for_training(model, cfg)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    steps_per_epoch = max(1, math.ceil(len(train) / cfg.batch_size))
+    chunk = _tbptt_chunk(model, train, cfg)
+    steps_per_epoch = max(1, math.ceil(len(train) / cfg.batch_size)) * math.ceil(train.x.shape[1] / chunk)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch)
     gen = torch.Generator().manual_seed(cfg.seed)
     x_all = torch.as_tensor(train.x, dtype=torch.float32)
@@ -125,13 +138,21 @@ def train_model(
             total, count = 0.0, 0
             for i in range(0, len(order), cfg.batch_size):
                 idx = order[i : i + cfg.batch_size]
-                loss = _loss(kind, model(x_all[idx]), y_all[idx])
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                opt.step()
-                sched.step()
-                total, count = total + float(loss.detach()) * len(idx), count + len(idx)
+                x_b, y_b, h = x_all[idx], y_all[idx], None
+                for t in range(0, x_b.shape[1], chunk):
+                    if chunk < x_b.shape[1]:
+                        out, h = model.forward_state(x_b[:, t : t + chunk], h)
+                        h = h.detach()
+                        loss = _loss(kind, out, y_b[:, t : t + chunk])
+                    else:
+                        loss = _loss(kind, model(x_b), y_b)
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                    opt.step()
+                    sched.step()
+                    weight = len(idx) * min(chunk, x_b.shape[1] - t) / x_b.shape[1]
+                    total, count = total + float(loss.detach()) * weight, count + weight
             val_loss, val_metric = evaluate_model(model, val)
             row = {
                 "epoch": epoch, "train_loss": total / max(count, 1), "val_loss": val_loss,

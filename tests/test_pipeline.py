@@ -10,7 +10,7 @@ import pytest
 from memgru.config import ExperimentConfig, ModelConfig, TrainConfig
 from memgru.experiments import run_experiment
 from memgru.modelcard import model_card
-from memgru.pipeline import predict_file, train_task
+from memgru.pipeline import CALIBRATION_SIZE, CALIBRATION_STEPS, calibration_inputs, predict_file, train_task
 from memgru.tasks.common import SequenceSet
 from memgru.tasks.registry import REPO_ROOT
 from memgru.tasks.trajectory import feature_stats, featurize_raw, read_track_file, track_to_windows
@@ -165,3 +165,17 @@ def test_false_alarm_rows_per_category_and_flight():
     assert rows.loc[("category", "gliders"), "false_alarm_pct"] == 100.0
     assert rows.loc[("category", "surveys"), "false_alarm_pct"] == 25.0
     assert rows.loc[("flight", "s/d"), "false_alarm_pct"] == 50.0 and rows.loc[("flight", "s/c"), "n"] == 2
+
+
+def test_calibration_set_cuts_long_sequences_into_pieces():
+    steps = 2 * CALIBRATION_STEPS + 7
+    x = np.arange(3 * steps * 2, dtype=np.float32).reshape(3, steps, 2)
+    pieces = calibration_inputs(x, seed=0)
+    assert pieces.shape == (6, CALIBRATION_STEPS, 2)  # 2 whole pieces per sequence, the remainder dropped
+    np.testing.assert_array_equal(pieces[1], x[0, CALIBRATION_STEPS : 2 * CALIBRATION_STEPS])
+    short = np.zeros((CALIBRATION_SIZE + 10, 5, 2), np.float32)
+    short[:, 0, 0] = np.arange(len(short))
+    chosen = calibration_inputs(short, seed=1)
+    assert chosen.shape == (CALIBRATION_SIZE, 5, 2)
+    assert np.all(np.diff(chosen[:, 0, 0]) > 0)  # distinct sequences, in their original order
+    np.testing.assert_array_equal(chosen, calibration_inputs(short, seed=1))

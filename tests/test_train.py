@@ -6,10 +6,11 @@ import pytest
 import torch
 
 from memgru.config import DeviceConfig, ModelConfig, QuantConfig, TrainConfig
+from memgru.errors import MemgruError
 from memgru.layers import CrossbarGRU, convert
 from memgru.models import build_model
 from memgru.tasks.common import SequenceSet
-from memgru.train import evaluate_model, train_model
+from memgru.train import evaluate_model, predict, train_model
 
 
 def _toy(n: int, seed: int) -> SequenceSet:
@@ -55,3 +56,54 @@ def test_training_is_reproducible():
         model = build_model(ModelConfig(n_features=1, n_outputs=3, hidden=8, layers=1, dropout=0.0))
         runs.append(train_model(model, train, train, cfg)[1])
     assert [r["train_loss"] for r in runs[0]] == [r["train_loss"] for r in runs[1]]
+
+
+def _hold_first(n: int, seed: int, length: int = 40) -> SequenceSet:
+    """Regression: every step's target is the sequence's first input (noise afterwards), so the model
+    must carry it in its hidden state for the whole sequence."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(0, 1, (n, length, 1)).astype(np.float32)
+    first = rng.uniform(-0.5, 0.5, n).astype(np.float32)
+    x[:, 0, 0] = first * 4
+    y = np.repeat(first[:, None], length, axis=1)
+    return SequenceSet(x, y, pd.DataFrame({"i": range(n)}))
+
+
+def test_forward_state_in_chunks_equals_one_pass():
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(kind="gru_regressor", n_features=3, n_outputs=1, hidden=8, layers=2,
+                                    dropout=0.0)).eval()
+    chip = convert(model, QuantConfig(weight_bits=16, act_bits=16), DeviceConfig.ideal(), seed=0).eval()
+    x = torch.randn(2, 30, 3)
+    for m in (model, chip):
+        whole, h_whole = m.forward_state(x)
+        h, parts = None, []
+        for t in range(0, 30, 7):
+            out, h = m.forward_state(x[:, t : t + 7], h)
+            parts.append(out)
+        torch.testing.assert_close(torch.cat(parts, dim=1), whole)
+        torch.testing.assert_close(h, h_whole)
+        torch.testing.assert_close(m(x), whole)
+
+
+def test_tbptt_carries_the_state_across_chunks():
+    """Chunks of 8 steps over 40-step sequences: the target (the first input) is only visible in the
+    first chunk, so a low error over all 40 steps needs the state carried from chunk to chunk."""
+    train, val = _hold_first(256, 0), _hold_first(128, 1)
+    cfg = TrainConfig(epochs=25, batch_size=32, lr=1e-2, tbptt_steps=8, seed=0)
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(kind="gru_regressor", n_features=1, n_outputs=1, hidden=16, layers=1,
+                                    dropout=0.0))
+    trained, history = train_model(model, train, val, cfg)
+    out = predict(trained, val.x).squeeze(-1)[:, 8:]  # the chunks after the first
+    late_rmse = float(((out - torch.as_tensor(val.y[:, 8:])) ** 2).mean().sqrt() * 100)
+    assert late_rmse < 10, f"RMSE after the first chunk {late_rmse:.1f} (predicting 0 gives ~29)"
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+
+
+def test_tbptt_needs_a_per_step_regressor():
+    model = build_model(ModelConfig(n_features=1, n_outputs=3, hidden=8, layers=1, dropout=0.0))
+    with pytest.raises(MemgruError, match="tbptt_steps"):
+        train_model(model, _toy(32, 0), _toy(16, 1), TrainConfig(epochs=1, batch_size=16, tbptt_steps=8))
+    with pytest.raises(MemgruError, match="tbptt_steps"):
+        TrainConfig(tbptt_steps=-1)

@@ -27,7 +27,7 @@ from torch import nn
 from memgru.checkpoint import read_config
 from memgru.config import DeviceConfig
 from memgru.errors import MemgruError
-from memgru.pipeline import CALIBRATION_SIZE, evaluate_sets, load_calibration
+from memgru.pipeline import calibration_inputs, evaluate_sets, load_calibration
 from memgru.plots import AXIS_LABELS, LOG_COLUMNS, metric_column
 from memgru.tasks.io import task_io
 from memgru.tasks.registry import pretrained_root, results_root
@@ -170,7 +170,7 @@ def recompute(
     try:
         calibration = load_calibration(pretrained_root() / task)
     except MemgruError:
-        calibration = io.load_split(folder, "val").x[:CALIBRATION_SIZE]
+        calibration = calibration_inputs(io.load_split(folder, "val").x)
     return evaluate_sets(
         model, io.evaluation_sets(folder), calibration, limit=limit, progress=progress,
         bits=grid if axis == "weight_bits" else [weight_bits], sigmas=grid if axis == "sigma" else [sigma],

@@ -12,10 +12,14 @@ Protocol (mirrors the paper's CALCE protocol on simulated data):
   (σ_V = 3 mV, σ_I = sqrt((10 mA)² + (0.5 % · |I|)²), σ_T = 0.3 °C). The SOC target is coulomb
   counting of the *true* current against the 5 Ah nominal capacity, starting from 1.
 - Model inputs: (voltage, current, temperature) standardised with mean/std of the training split.
-  Training windows are 300 s long with a 100 s stride (plus one window flush with each recording's
-  end, so the empty cell is always covered): long enough to see the voltage respond to several
-  current pulses, short enough for a few thousand windows. Whole-trace evaluation runs the model over
-  a full recording (`load_trace` + `featurise`).
+  The model tracks a whole recording (it runs over the trace from its first sample, as a BMS does),
+  so it is trained on long windows: 6,000 s with a 1,000 s stride (plus one window flush with each
+  recording's end, so the empty cell is always covered), run in 500-step chunks with the hidden state
+  carried over (truncated back-propagation through time, `TrainConfig.tbptt_steps`). Windows that
+  start mid-recording teach the model to find its bearings from the voltage when it is switched on
+  at an unknown SOC; the windows at a recording's start teach it to follow the charge from full.
+  Validation and test windows are 12,000 s long (one from the start, one flush with the end of each
+  recording). Whole-trace evaluation runs the model over a full recording (`load_trace` + `featurise`).
 
 `python -m memgru data soc` calls `build_dataset`; `predict --task soc FILE` calls `read_user_input`.
 """
@@ -46,10 +50,12 @@ from memgru.tasks.soc_sim import (
 
 FEATURES = ("voltage_v", "current_a", "temperature_c")
 """Model input features, in this order (physical units before standardisation: V, A, °C)."""
-WINDOW_S = 300
+WINDOW_S = 6000
 """Training window length (samples at 1 Hz = seconds)."""
-STRIDE_S = 100
-"""Step between the starts of consecutive windows (s)."""
+STRIDE_S = 1000
+"""Step between the starts of consecutive training windows (s)."""
+EVAL_WINDOW_S = 12000
+"""Validation and test window length (s); their stride is the same, plus one window flush with the end."""
 TEST_CYCLE = "FUDS"
 """Held-out drive cycle; simulated from the UDDS schedule, which FUDS is."""
 TEST_TEMPERATURES_C = (0.0, 25.0, 45.0)
@@ -175,6 +181,7 @@ def build_dataset(
     test_temperatures_c: tuple[float, ...] = TEST_TEMPERATURES_C,
     window_s: int = WINDOW_S,
     stride_s: int = STRIDE_S,
+    eval_window_s: int | None = EVAL_WINDOW_S,
     max_duration_s: int | None = None,
     cycle_dir: Path = DRIVE_CYCLE_DIR,
 ) -> dict:
@@ -183,8 +190,10 @@ def build_dataset(
     Writes under `out_dir`: ``sim/*.npz`` (clean simulations, the cache), ``traces/<recording>.csv``
     (noisy 1 Hz traces in the user CSV format with the true SOC), ``train|val|test.npz/.csv``
     (`SequenceSet` windows), ``stats.json`` (train-only feature mean/std) and ``summary.json``.
-    The keyword arguments default to the protocol in the module docstring; `max_duration_s` truncates
-    every recording (for quick tests; None runs each to the cut-off).
+    The keyword arguments default to the protocol in the module docstring: training windows of
+    `window_s` every `stride_s`, validation/test windows of `eval_window_s` every `eval_window_s` (None:
+    the training windowing); `max_duration_s` truncates every recording (for quick tests; None runs
+    each to the cut-off).
     Returns the JSON-able summary.
     """
     out_dir = Path(out_dir)
@@ -223,6 +232,7 @@ def build_dataset(
         "std": [float(s) for s in train_raw.std(axis=0)],
         "window_s": window_s,
         "stride_s": stride_s,
+        "eval_window_s": eval_window_s or window_s,
         "capacity_ah": CAPACITY_AH,
     }
     write_json(out_dir / "stats.json", stats)
@@ -230,14 +240,15 @@ def build_dataset(
     counts = {}
     for split, items in records.items():
         xs, ys, metas = [], [], []
+        length, stride = (window_s, stride_s) if split == "train" or not eval_window_s else (eval_window_s,) * 2
         for name, record, cycle, temp in items:
-            x, y, starts = make_windows(featurise(record.frame, stats), record.soc, window_s, stride_s)
+            x, y, starts = make_windows(featurise(record.frame, stats), record.soc, length, stride)
             xs.append(x)
             ys.append(y)
             metas.append(pd.DataFrame(dict(zip(_META_COLUMNS, (name, cycle, temp, starts), strict=True))))
         sequences = SequenceSet(
-            np.concatenate([np.zeros((0, window_s, len(FEATURES)), np.float32), *xs]),
-            np.concatenate([np.zeros((0, window_s), np.float32), *ys]),
+            np.concatenate([np.zeros((0, length, len(FEATURES)), np.float32), *xs]),
+            np.concatenate([np.zeros((0, length), np.float32), *ys]),
             pd.concat(metas, ignore_index=True) if metas else pd.DataFrame(columns=list(_META_COLUMNS)),
         )
         sequences.save(out_dir / split)
@@ -263,6 +274,7 @@ def build_dataset(
             "peak_c_rate": peak_c_rate,
             "window_s": window_s,
             "stride_s": stride_s,
+            "eval_window_s": eval_window_s,
             "noise_sigma": NOISE_SIGMA,
             "sample_rate_hz": 1,
             "max_duration_s": max_duration_s,

@@ -231,7 +231,7 @@ TINY = {
 def tiny_data(tmp_path_factory):
     """A 3-recording, 91 s-per-recording data set: FUDS 25 °C test, US06 10 °C train, DST 10 °C val."""
     out = tmp_path_factory.mktemp("soc")
-    summary = soc.build_dataset(out, seed=0, window_s=30, stride_s=20, **TINY)
+    summary = soc.build_dataset(out, seed=0, window_s=30, stride_s=20, eval_window_s=None, **TINY)
     return out, summary
 
 
@@ -274,6 +274,20 @@ def test_splits_follow_the_protocol(tiny_data):
         soc.load_split(out, "dev")
 
 
+def test_validation_and_test_windows_are_longer(tiny_data, tmp_path):
+    """The protocol's long evaluation windows: every eval_window_s, plus one flush with the end;
+    training windows keep their own length and stride."""
+    out, _ = tiny_data
+    shutil.copytree(out / "sim", tmp_path / "sim")
+    summary = soc.build_dataset(tmp_path, seed=0, window_s=30, stride_s=20, eval_window_s=40, **TINY)
+    assert summary["simulations_run"] == 0 and summary["parameters"]["eval_window_s"] == 40
+    train, val, test = (soc.load_split(tmp_path, s) for s in ("train", "val", "test"))
+    assert train.x.shape == (5, 30, 3)
+    for split in (val, test):
+        assert split.x.shape == (3, 40, 3) and list(split.meta["start_s"]) == [0, 40, 51]
+    assert soc.load_stats(tmp_path)["eval_window_s"] == 40
+
+
 def test_stats_are_from_train_only_and_match_the_windows(tiny_data):
     out, _ = tiny_data
     stats = soc.load_stats(out)
@@ -298,14 +312,14 @@ def test_user_input_of_a_built_trace(tiny_data):
 def test_build_is_deterministic_and_cached(tiny_data, tmp_path):
     out, first = tiny_data
     before = {p.name: p.read_bytes() for p in (out / "traces").glob("*.csv")}
-    again = soc.build_dataset(out, seed=0, window_s=30, stride_s=20, **TINY)
+    again = soc.build_dataset(out, seed=0, window_s=30, stride_s=20, eval_window_s=None, **TINY)
     assert again["simulations_cached"] == 3 and again["simulations_run"] == 0
     assert {p.name: p.read_bytes() for p in (out / "traces").glob("*.csv")} == before
     assert again["counts"] == first["counts"]
 
     other = tmp_path / "seed1"
     shutil.copytree(out / "sim", other / "sim")
-    reseeded = soc.build_dataset(other, seed=1, window_s=30, stride_s=20, **TINY)
+    reseeded = soc.build_dataset(other, seed=1, window_s=30, stride_s=20, eval_window_s=None, **TINY)
     assert reseeded["simulations_run"] == 0
     a, b = soc.load_trace(out, "FUDS", 25.0).frame, soc.load_trace(other, "FUDS", 25.0).frame
     assert not np.allclose(a["voltage_v"], b["voltage_v"])  # new sensor noise
