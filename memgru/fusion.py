@@ -477,6 +477,7 @@ def plan_task(
     return {
         "task": task,
         "checkpoint": str(folder),
+        "checkpoint_sha256": config["sha256"],
         "metric": task_spec(task).metric,
         "higher_is_better": higher,
         "tolerance": tolerance,

@@ -136,7 +136,13 @@ def _plan_section(task: str) -> list[str]:
     cost = tables["cost"].set_index("item")
     metrics = tables["metrics"].set_index("model")
     tol = f"{report['tolerance']:.2f} {'accuracy' if report['higher_is_better'] else 'RMSE'} points"
-    return ["", "## Fusion quantization plan (per-matrix / per-activation precision)", "",
+    stale = []
+    planned = report.get("checkpoint_sha256")
+    float_dir = task_spec(task).pretrained_dir / "float"
+    if planned and (float_dir / "config.json").is_file() and read_config(float_dir).get("sha256") != planned:
+        stale = ["**Stale:** this plan was made for other weights than the current `float/` checkpoint; "
+                 "rerun the command below.", ""]
+    return ["", "## Fusion quantization plan (per-matrix / per-activation precision)", "", *stale,
             f"`python -m memgru plan --task {task} --tolerance w6a8` → `results/{path.name}`: the cheapest plan "
             f"found within {tol} of float on {report.get('val_sequences')} validation sequences (what the "
             f"uniform W6/A8 model loses), {report['constraints']['max_states']} states per device, at most "

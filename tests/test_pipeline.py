@@ -139,7 +139,10 @@ def test_plan_task_reports_plan_cost_and_metrics(task_folder, tmp_path, capsys, 
     monkeypatch.setenv("MEMGRU_RESULTS_DIR", str(tmp_path))
     card = model_card("trajectory")
     assert "## Fusion quantization plan" in card and "| gru.hh_l0 | weight |" in card
-    assert "| total_weight_bits |" in card and "| uniform_w6a8_ptq |" in card
+    assert "| total_weight_bits |" in card and "| uniform_w6a8_ptq |" in card and "Stale" not in card
+    doc["checkpoint_sha256"] = "0" * 64  # a plan made for other weights is flagged
+    out.write_text(json.dumps(doc))
+    assert "**Stale:**" in model_card("trajectory")
     assert main([*args, "--max-states", "1"]) == 2
     assert "max states per device" in capsys.readouterr().err
 
