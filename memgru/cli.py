@@ -263,7 +263,8 @@ def cmd_experiment(args: argparse.Namespace) -> dict[str, Any]:
     out = Path(args.out) if args.out else results_root() / f"{args.task}_{args.name}.csv"
     output_folder(out.resolve().parent)
     folder = Path(args.checkpoint) if args.checkpoint else task_spec(args.task).pretrained_dir
-    kwargs: dict[str, Any] = {"seeds": args.seeds, "qat_epochs": args.qat_epochs, "limit": args.limit}
+    kwargs: dict[str, Any] = {"seeds": args.seeds, "qat_epochs": args.qat_epochs, "limit": args.limit,
+                              "act_bits": args.act_bits}
     for key in ("bits", "sigmas", "snrs"):
         if getattr(args, key) is not None:
             kwargs[key] = getattr(args, key)
@@ -403,6 +404,8 @@ def _parser() -> _Parser:
     p.add_argument("--sigmas", type=_sigma_list, default=None, help="sigma list (sigma experiment)")
     p.add_argument("--snrs", type=_float_list, default=None, help="SNR list in dB (snr experiment)")
     p.add_argument("--seeds", type=_positive_int, default=5, help="device seeds (sigma experiment)")
+    p.add_argument("--act-bits", type=_bits, default=8,
+                   help="activation bits of the quantized models (2..16, 32 = float)")
     p.add_argument("--qat-epochs", type=int, default=2, help="QAT fine-tuning epochs per precision")
     p.add_argument("--limit", type=_positive_int, default=None,
                    help="evaluate at most this many sequences per set (seeded)")

@@ -73,7 +73,17 @@ def _metric_text(metrics: dict[str, Any]) -> str:
     return f"val {_fmt(metrics.get('val'))}, test {_fmt(test)}"
 
 
+def _act_text(rows: pd.DataFrame) -> str:
+    """'8-bit activations' (or a list, or 'float activations') for the quantized rows of a results table."""
+    bits = sorted({int(b) for b in rows.loc[rows["weight_bits"] < 32, "act_bits"]}) if "act_bits" in rows else [8]
+    if not bits or bits == [32]:
+        return "float activations"
+    return "/".join(str(b) for b in bits) + "-bit activations"
+
+
 def _bits_table(rows: pd.DataFrame, value: str) -> str:
+    if "method" not in rows:
+        rows = rows.assign(method="ptq")
     rows = rows.assign(bits=rows["weight_bits"].map(lambda b: "float" if b >= 32 else str(b)))
     keys = ["temperature_c"] if "temperature_c" in rows else []
     table = rows.pivot_table(index=[*keys, "method"], columns="bits", values=value, aggfunc="mean", sort=False)
@@ -193,8 +203,8 @@ def model_card(task: str) -> str:
     ]
     results = results_root()
     for name, title, builder in (
-        ("bits", f"Metric ({unit}) vs weight bits, 8-bit activations, ideal device: PTQ vs QAT", _bits_table),
-        ("sigma", f"Metric ({unit}) vs programming variation σ (6-bit weights, 8-bit activations), "
+        ("bits", f"Metric ({unit}) vs weight bits, {{act}}, ideal device: PTQ vs QAT", _bits_table),
+        ("sigma", f"Metric ({unit}) vs programming variation σ (6-bit weights, {{act}}), "
                   "mean ± std over device seeds", _sigma_table),
         ("snr", f"Metric ({unit}) vs input SNR (dB): white noise added to the normalised model inputs "
                 "(features), not to the raw signal", None),
@@ -213,8 +223,10 @@ def model_card(task: str) -> str:
         else:
             n = int(rows["n"].iloc[0])
         size = "one whole trace per temperature" if n == 1 else f"{n} sequences per set"
-        lines += ["", f"## {title}", "", f"`python -m memgru experiment --task {task} --name {name}` → "
-                  f"`results/{path.name}` (evaluated on {size})", ""]
+        act = _act_text(rows)
+        flag = "" if act == "8-bit activations" or "act_bits" not in rows else f" --act-bits {act.split('-')[0]}"
+        lines += ["", f"## {title.format(act=act)}", "", f"`python -m memgru experiment --task {task} --name "
+                  f"{name}{flag}` → `results/{path.name}` (evaluated on {size})", ""]
         if builder is None:
             rows = rows.assign(bits=rows["weight_bits"].map(lambda b: "float" if b >= 32 else str(b)))
             rows["snr_db"] = rows["snr_db"].fillna("clean")
@@ -222,6 +234,13 @@ def model_card(task: str) -> str:
                                                          aggfunc="mean")))
         else:
             lines.append(builder(rows, value))
+    for path in sorted(results.glob(f"{task}_bits_a*.csv")):  # PTQ at other activation precisions
+        rows = pd.read_csv(path)
+        act = _act_text(rows)
+        lines += ["", f"## Metric ({unit}) vs weight bits, {act}, ideal device: PTQ", "",
+                  f"`python -m memgru evaluate --task {task} --checkpoint pretrained/{task}/float --bits "
+                  f"{','.join(str(b) for b in sorted(rows['weight_bits'].unique()))} --act-bits "
+                  f"{act.split('-')[0]} --out results/{path.name}`", "", _bits_table(rows, value)]
     lines += _baseline_section(task, value, unit) + _plan_section(task)
     return "\n".join(lines) + "\n"
 

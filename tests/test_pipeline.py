@@ -97,6 +97,17 @@ def test_experiments_and_model_card(task_folder, monkeypatch):
     assert "PTQ vs QAT" in card and "| method | 4 | float |" in card
     assert "python -m memgru experiment --task trajectory --name sigma" in card and "± " in card
     assert "python -m memgru train --task trajectory --runs noise" in card
+    assert "vs weight bits, 8-bit activations" in card and "--act-bits" not in card
+
+    wide = run_experiment("trajectory", "sigma", folder, data, sigmas=[0.0], seeds=1, limit=20, act_bits=10)
+    assert set(wide.loc[wide["weight_bits"] < 32, "act_bits"]) == {10}
+    wide.to_csv(results / "trajectory_sigma.csv", index=False)
+    bits.query("method == 'ptq'").drop(columns="method").assign(act_bits=12).to_csv(
+        results / "trajectory_bits_a12.csv", index=False)
+    card = model_card("trajectory")
+    assert "(6-bit weights, 10-bit activations)" in card and "--name sigma --act-bits 10" in card
+    assert "## Metric (accuracy, %) vs weight bits, 12-bit activations, ideal device: PTQ" in card
+    assert "--bits 4,32 --act-bits 12 --out results/trajectory_bits_a12.csv" in card
 
 
 def test_training_refuses_data_of_the_wrong_shape(task_folder, tmp_path):
