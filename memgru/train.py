@@ -3,6 +3,8 @@
 When `TrainConfig` asks for noise (η > 0) or for QAT bits < 32, the model is first converted to
 crossbar layers on the ideal device at the QAT precision; their training forward then applies
 fake quantization (STE) and W + N(0, (η·max|W|)^2) per forward pass. Validation runs the eval path.
+With `TrainConfig.tbptt_steps` a per-step regressor (SOC) is trained by truncated back-propagation through
+time: each batch of long sequences runs in chunks, the hidden state carried from chunk to chunk.
 
 Example:
     >>> import numpy as np, pandas as pd
