@@ -241,7 +241,7 @@ def cmd_evaluate(args: argparse.Namespace) -> dict[str, Any]:
     snrs = [None] if not args.snr_db else [None, *args.snr_db]
     rows = evaluate_sets(model, sets, load_calibration(folder), bits=args.bits, sigmas=args.sigma_list, snrs=snrs,
                          seeds=range(args.seed, args.seed + args.seeds), act_bits=args.act_bits, device=device,
-                         act_percentile=args.act_percentile)
+                         act_percentile=args.act_percentile, gate_bits=args.gate_bits)
     rows = rows.drop(columns="seconds")  # wall time: the same command must give the same output
     if args.out:
         rows.to_csv(args.out, index=False)
@@ -380,6 +380,8 @@ def _parser() -> _Parser:
                    help="data split (test = the task's evaluation sets, e.g. the three FUDS traces)")
     p.add_argument("--bits", type=_bits_list, default=[2, 3, 4, 5, 6, 7, 8, 16, 32], help="weight bits list")
     p.add_argument("--act-bits", type=_bits, default=8, help="activation bits for quantized weights")
+    p.add_argument("--gate-bits", type=_bits, default=None,
+                   help="bits of the gate outputs r, z, n (the sigmoid/tanh table's word); default: --act-bits")
     p.add_argument("--sigma", dest="sigma_list", type=_sigma_list, default=[0.0], help="programming sigma list")
     p.add_argument("--snr-db", type=_float_list, default=None, help="input SNR list (dB); clean is always included")
     p.add_argument("--preset", choices=("ideal", "rram_1t1r"), default="ideal",

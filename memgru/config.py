@@ -87,10 +87,16 @@ class QuantConfig(_JsonConfig):
     act_percentile: float = 100.0
     """Calibrated activation range = [100 - p, p] percentiles of the observed values (widened over
     calibration batches); 100 = min/max. Lower values clip rare outliers to gain resolution."""
+    gate_bits: int | None = None
+    """Precision of the gate outputs r, z, n [bits] (the sigmoid/tanh table's output word) when they
+    are quantized; None = `act_bits`. A GRU that integrates over hours (SOC) needs z within ~1e-3 of 1,
+    which 8 bits (steps of 1/255) cannot hold."""
 
     def __post_init__(self) -> None:
         _check_bits("weight_bits", self.weight_bits)
         _check_bits("act_bits", self.act_bits)
+        if self.gate_bits is not None:
+            _check_bits("gate_bits", self.gate_bits)
         if not isinstance(self.act_percentile, int | float) or not 50.0 < self.act_percentile <= 100.0:
             raise MemgruError(f"act_percentile must be in (50, 100], got {self.act_percentile!r}")
         bad = [p for p in self.act_points if p not in ACT_POINTS]
@@ -114,7 +120,9 @@ class QuantConfig(_JsonConfig):
 
     def act_bits_at(self, point: str) -> int:
         """Bits used at activation point `point` (32 = not quantized)."""
-        return self.act_bits if point in self.act_points else FLOAT_BITS
+        if point not in self.act_points or self.act_bits >= FLOAT_BITS:
+            return FLOAT_BITS
+        return self.gate_bits if point == "gate" and self.gate_bits is not None else self.act_bits
 
 
 @dataclass(frozen=True)

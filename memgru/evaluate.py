@@ -40,16 +40,18 @@ Perturb = Callable[[SequenceSet, float, int], SequenceSet]
 def chip_model(
     model: nn.Module, weight_bits: int, act_bits: int, sigma: float, seed: int,
     calibration: np.ndarray | torch.Tensor, device: DeviceConfig | None = None, act_percentile: float = 100.0,
+    gate_bits: int | None = None,
 ) -> nn.Module:
     """`model` programmed onto crossbars at this setting and calibrated, in eval mode.
 
     `device` defaults to `DeviceConfig.ideal()`, so that only quantization and the programming
     variation `sigma` (std as a fraction of g_max - g_min) act; pass `DeviceConfig.rram_1t1r()` for
     the whole set of non-idealities. `act_percentile` < 100 calibrates activation ranges on
-    percentiles instead of min/max (see `QuantConfig.act_percentile`).
+    percentiles instead of min/max (see `QuantConfig.act_percentile`); `gate_bits` sets the gate outputs'
+    precision apart (see `QuantConfig.gate_bits`).
     """
     base = device or DeviceConfig.ideal()
-    quant = QuantConfig(weight_bits=weight_bits, act_bits=act_bits, act_percentile=act_percentile)
+    quant = QuantConfig(weight_bits=weight_bits, act_bits=act_bits, act_percentile=act_percentile, gate_bits=gate_bits)
     chip = convert(model, quant, base.replace(prog_sigma=sigma), seed)
     calib = torch.as_tensor(calibration, dtype=torch.float32)
     return calibrate(chip, [calib[i : i + 256] for i in range(0, len(calib), 256)]).eval()
@@ -68,13 +70,15 @@ def sweep(
     perturb: Perturb | None = None,
     progress: Callable[[float], None] | None = None,
     act_percentile: float = 100.0,
+    gate_bits: int | None = None,
 ) -> pd.DataFrame:
     """The metric for every combination of weight bits, σ, SNR and device seed.
 
     Activations use `act_bits` except for float weights, which are evaluated with float activations
     too (the float reference). `perturb` adds input noise for finite SNRs (required when `snrs` has
     any). Returns one row per setting: weight_bits, act_bits, sigma, snr_db, seed, the metric column
-    (`accuracy` in % or `rmse` in %), n (sequences) and seconds.
+    (`accuracy` in % or `rmse` in %), n (sequences) and seconds; with `gate_bits` also a gate_bits
+    column (the gate outputs' precision of the quantized rows; the float reference stays float).
     """
     kind = task_kind(data)
     name = "accuracy" if kind == "classification" else "rmse"
@@ -90,9 +94,11 @@ def sweep(
             if perturb is None:
                 raise ValueError("sweeping input SNR needs the task's perturb function")
             split = noisy.setdefault((snr, seed), perturb(data, float(snr), seed))
-        chip = chip_model(model, b, a, sigma, seed, calibration, device, act_percentile)
+        g = None if gate_bits is None or a >= FLOAT_BITS else gate_bits
+        chip = chip_model(model, b, a, sigma, seed, calibration, device, act_percentile, g)
         rows.append({
-            "weight_bits": b, "act_bits": a, "sigma": sigma, "snr_db": snr, "seed": seed,
+            "weight_bits": b, "act_bits": a, **({} if gate_bits is None else {"gate_bits": g or FLOAT_BITS}),
+            "sigma": sigma, "snr_db": snr, "seed": seed,
             name: metric(kind, predict(chip, split.x), split.y), "n": len(split),
             "seconds": time.perf_counter() - start,
         })

@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 import torch
 
-from memgru.config import ModelConfig
+from memgru.config import ModelConfig, QuantConfig
+from memgru.errors import MemgruError
 from memgru.evaluate import chip_model, summarise, sweep
 from memgru.models import build_model
 from memgru.tasks.common import SequenceSet
@@ -57,3 +58,22 @@ def test_snr_sweep_uses_the_task_perturbation(task):
     assert rows["snr_db"].isna().sum() == 1
     with pytest.raises(ValueError, match="perturb"):
         sweep(model, data, calibration=data.x, bits=[32], snrs=[0.0])
+
+
+def test_gate_outputs_can_have_their_own_precision(task):
+    """Gate outputs get their own precision (the rest stays at 4 bits); finer gates bring the chip closer
+    to the float model."""
+    model, data = task
+    chip = chip_model(model, 16, 4, 0.0, 0, data.x, gate_bits=12)
+    q = chip.gru.act[0]
+    assert {g.bits for g in q.gate.values()} == {12} and {p.bits for p in q.pre.values()} == {4}
+    assert q.x.bits == 4 and q.h.bits == 4
+    reference = predict(model, data.x)
+    coarse = (predict(chip_model(model, 16, 4, 0.0, 0, data.x), data.x) - reference).abs().mean()
+    fine = (predict(chip_model(model, 16, 4, 0.0, 0, data.x, gate_bits=12), data.x) - reference).abs().mean()
+    assert fine < coarse
+    rows = sweep(model, data, calibration=data.x, bits=[6, 32], act_bits=4, gate_bits=12)
+    assert list(rows["gate_bits"]) == [12, 32] and list(rows["act_bits"]) == [4, 32]
+    assert "gate_bits" not in sweep(model, data, calibration=data.x, bits=[6], act_bits=4)
+    with pytest.raises(MemgruError, match="gate_bits"):
+        QuantConfig(act_bits=8, gate_bits=1)

@@ -105,7 +105,7 @@ def test_experiments_and_model_card(task_folder, monkeypatch):
     bits.query("method == 'ptq'").drop(columns="method").assign(act_bits=12).to_csv(
         results / "trajectory_bits_a12.csv", index=False)
     card = model_card("trajectory")
-    assert "(6-bit weights, 10-bit activations)" in card and "--name sigma --act-bits 10" in card
+    assert "(6-bit weights, 10-bit activations)" in card and "--name sigma --act-bits 10 --seeds 1`" in card
     assert "## Metric (accuracy, %) vs weight bits, 12-bit activations, ideal device: PTQ" in card
     assert "--bits 4,32 --act-bits 12 --out results/trajectory_bits_a12.csv" in card
 
