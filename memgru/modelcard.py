@@ -239,10 +239,13 @@ def model_card(task: str) -> str:
     for path in sorted(results.glob(f"{task}_bits_a*.csv")):  # PTQ at other activation precisions
         rows = pd.read_csv(path)
         act = _act_text(rows)
-        lines += ["", f"## Metric ({unit}) vs weight bits, {act}, ideal device: PTQ", "",
+        gate = sorted({int(b) for b in rows.loc[rows["weight_bits"] < 32, "gate_bits"]}) if "gate_bits" in rows else []
+        gate_text = f", {gate[0]}-bit gate outputs" if len(gate) == 1 else ""
+        lines += ["", f"## Metric ({unit}) vs weight bits, {act}{gate_text}, ideal device: PTQ", "",
                   f"`python -m memgru evaluate --task {task} --checkpoint pretrained/{task}/float --bits "
                   f"{','.join(str(b) for b in sorted(rows['weight_bits'].unique()))} --act-bits "
-                  f"{act.split('-')[0]} --out results/{path.name}`", "", _bits_table(rows, value)]
+                  f"{act.split('-')[0]}{f' --gate-bits {gate[0]}' if gate_text else ''} --out results/{path.name}`",
+                  "", _bits_table(rows, value)]
     lines += _baseline_section(task, value, unit) + _plan_section(task)
     return "\n".join(lines) + "\n"
 

@@ -108,6 +108,12 @@ def test_experiments_and_model_card(task_folder, monkeypatch):
     assert "(6-bit weights, 10-bit activations)" in card and "--name sigma --act-bits 10 --seeds 1`" in card
     assert "## Metric (accuracy, %) vs weight bits, 12-bit activations, ideal device: PTQ" in card
     assert "--bits 4,32 --act-bits 12 --out results/trajectory_bits_a12.csv" in card
+    ptq = bits.query("method == 'ptq'").drop(columns="method")
+    ptq.assign(gate_bits=ptq["weight_bits"].map(lambda b: 32 if b >= 32 else 10)).to_csv(
+        results / "trajectory_bits_a8_g10.csv", index=False)
+    card = model_card("trajectory")
+    assert "vs weight bits, 8-bit activations, 10-bit gate outputs, ideal device: PTQ" in card
+    assert "--act-bits 8 --gate-bits 10 --out results/trajectory_bits_a8_g10.csv" in card
 
 
 def test_training_refuses_data_of_the_wrong_shape(task_folder, tmp_path):
