@@ -203,11 +203,12 @@ def cmd_predict(args: argparse.Namespace) -> dict[str, Any]:
         raise MemgruError(f"--snr-db must be between -60 and 100 dB, got {args.snr_db}")
     chosen = None if args.preset == "ideal" and args.adc_bits is None else device_from_args(args)
     return predict_file(args.task, args.path, args.checkpoint, args.weight_bits, args.act_bits, args.sigma or 0.0,
-                        args.snr_db, args.seed, chosen)
+                        args.snr_db, args.seed, chosen, args.gate_bits)
 
 
 def _print_predict(result: dict[str, Any]) -> None:
-    setting = f"W{result['weight_bits']}/A{result['act_bits']}, sigma {result['sigma']}, seed {result['seed']}"
+    gate = f"/G{result['gate_bits']}" if result.get("gate_bits") else ""
+    setting = f"W{result['weight_bits']}/A{result['act_bits']}{gate}, sigma {result['sigma']}, seed {result['seed']}"
     if "label" in result:
         top = sorted(result["probabilities"].items(), key=lambda kv: -kv[1])[:3]
         print(f"{result['file']}: {result['label']} ({setting}; {result['windows']} windows)")
@@ -368,6 +369,8 @@ def _parser() -> _Parser:
     p.add_argument("path", help="the input file")
     p.add_argument("--checkpoint", help="checkpoint folder (default pretrained/<task>)")
     _add_hardware_args(p)
+    p.add_argument("--gate-bits", type=_bits, default=None,
+                   help="bits of the gate outputs r, z, n (the sigmoid/tanh table's word); default: --act-bits")
     p.add_argument("--snr-db", type=float, default=None, help="add white noise to the inputs at this SNR (dB)")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(run=cmd_predict, show=_print_predict)

@@ -531,7 +531,8 @@ def calibrate(model: nn.Module, batches: Iterable[tuple | torch.Tensor]) -> nn.M
 
 
 def describe(quant: QuantConfig) -> str:
-    """Short label of a precision setting, e.g. 'W6/A8' or 'float'."""
+    """Short label of a precision setting, e.g. 'W6/A8', 'W6/A8/G10' (10-bit gate outputs) or 'float'."""
     w = "float" if quant.weight_bits >= FLOAT_BITS else f"W{quant.weight_bits}"
     a = "" if quant.act_bits >= FLOAT_BITS else f"/A{quant.act_bits}"
-    return w + a
+    g = f"/G{quant.gate_bits}" if quant.act_bits_at("gate") != quant.act_bits_at("preact") else ""
+    return w + a + g

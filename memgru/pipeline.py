@@ -161,12 +161,14 @@ def perturb_split(data: SequenceSet, snr_db: float, seed: int) -> SequenceSet:
 
 def deployed_model(
     model: nn.Module, folder: Path, weight_bits: int, act_bits: int, sigma: float, seed: int,
-    device: DeviceConfig | None = None,
+    device: DeviceConfig | None = None, gate_bits: int | None = None,
 ) -> nn.Module:
-    """The checkpoint's model as evaluated: float as is, else programmed and calibrated on its calibration set."""
+    """The checkpoint's model as evaluated: float as is, else programmed and calibrated on its calibration set
+    (`gate_bits`: the gate outputs' own precision, see `QuantConfig.gate_bits`)."""
     if weight_bits >= FLOAT_BITS and act_bits >= FLOAT_BITS and sigma == 0 and device is None:
         return model.eval()
-    return chip_model(model, weight_bits, act_bits, sigma, seed, load_calibration(folder), device)
+    return chip_model(model, weight_bits, act_bits, sigma, seed, load_calibration(folder), device,
+                      gate_bits=gate_bits)
 
 
 def input_stats(config: dict[str, Any], folder: Path | str) -> dict[str, Any]:
@@ -190,13 +192,16 @@ def predict_file(
     snr_db: float | None = None,
     seed: int = 0,
     device: DeviceConfig | None = None,
+    gate_bits: int | None = None,
 ) -> dict[str, Any]:
     """Predict on a user's file with the task's checkpoint at a hardware setting (the CLI's `predict`)."""
     folder = Path(checkpoint) if checkpoint else task_spec(task).pretrained_dir
     model, config = load_checkpoint(folder, task=task)
     user = task_io(task).read_input(Path(path), input_stats(config, folder))
-    chip = deployed_model(model, folder, weight_bits, act_bits, sigma, seed, device)
+    chip = deployed_model(model, folder, weight_bits, act_bits, sigma, seed, device, gate_bits)
     setting = {"weight_bits": weight_bits, "act_bits": act_bits, "sigma": sigma, "snr_db": snr_db, "seed": seed}
+    if gate_bits is not None:
+        setting["gate_bits"] = gate_bits
     return {"task": task, **setting, "file": Path(path).name, **prediction(task, chip, user, snr_db, seed)}
 
 

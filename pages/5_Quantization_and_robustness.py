@@ -143,7 +143,8 @@ if st.button("Recompute", key="q_live_run", type="primary"):
     try:
         model, _ = task_model(task)
         live = recompute(task, model, axis, grid, weight_bits=settings.quant.weight_bits,
-                         act_bits=settings.quant.act_bits, sigma=settings.sigma, snr_db=settings.snr_db,
+                         act_bits=settings.quant.act_bits, gate_bits=settings.quant.gate_bits,
+                         sigma=settings.sigma, snr_db=settings.snr_db,
                          seeds=range(settings.seed, settings.seed + int(seeds)), device=settings.device,
                          limit=int(limit), progress=lambda f: bar.progress(f, text=f"Recomputing… {100 * f:.0f} %"))
     except MemgruError as exc:

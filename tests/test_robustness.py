@@ -344,7 +344,10 @@ def test_bad_checkpoint_is_refused(task, spoil, extra, words, soc_checkpoint, so
 def test_untouched_checkpoint_copy_works(soc_checkpoint, soc_input, capsys):
     """The spoiled copies above fail because of the spoiling, not because of the copy."""
     doc = predict_json(["--task", "soc", soc_input, "--checkpoint", soc_checkpoint, "--weight-bits", "6"], capsys)
-    assert len(doc["soc"]) == 600 and doc["rmse"] < 20
+    assert len(doc["soc"]) == 600 and doc["rmse"] < 20 and "gate_bits" not in doc
+    base = ["--task", "soc", soc_input, "--checkpoint", soc_checkpoint, "--weight-bits", "6", "--act-bits", "4"]
+    coarse, fine = predict_json(base, capsys), predict_json([*base, "--gate-bits", "12"], capsys)
+    assert fine["gate_bits"] == 12 and fine["soc"] != coarse["soc"]
 
 
 # -------------------------------------------------------------------------------------- arguments

@@ -121,25 +121,25 @@ def checkpoint_model(ckpt: TaskCheckpoint) -> tuple[nn.Module, dict]:
 
 
 @st.cache_resource(show_spinner="Programming and calibrating the crossbars…", max_entries=8)
-def _deployed(task: str, folder: str, stamp: tuple, weight_bits: int, act_bits: int, sigma: float, seed: int,
-              device: DeviceConfig | None) -> nn.Module:
+def _deployed(task: str, folder: str, stamp: tuple, weight_bits: int, act_bits: int, gate_bits: int | None,
+              sigma: float, seed: int, device: DeviceConfig | None) -> nn.Module:
     model, _ = _checkpoint(task, folder, stamp)
-    return deployed_model(model, Path(folder), weight_bits, act_bits, sigma, seed, device)
+    return deployed_model(model, Path(folder), weight_bits, act_bits, sigma, seed, device, gate_bits)
 
 
 def float_model(ckpt: TaskCheckpoint) -> nn.Module:
     """The checkpoint's model in full precision, as trained."""
-    return _deployed(ckpt.task, str(ckpt.folder), ckpt.stamp, FLOAT_BITS, FLOAT_BITS, 0.0, 0, None)
+    return _deployed(ckpt.task, str(ckpt.folder), ckpt.stamp, FLOAT_BITS, FLOAT_BITS, None, 0.0, 0, None)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _prediction(task: str, folder: str, stamp: tuple, input_key: str, model: str, weight_bits: int, act_bits: int,
-                sigma: float, seed: int, device: DeviceConfig | None, snr_db: float | None,
+                gate_bits: int | None, sigma: float, seed: int, device: DeviceConfig | None, snr_db: float | None,
                 _user: UserInput) -> dict[str, Any]:
     if model == "float":
-        chip = _deployed(task, folder, stamp, FLOAT_BITS, FLOAT_BITS, 0.0, 0, None)
+        chip = _deployed(task, folder, stamp, FLOAT_BITS, FLOAT_BITS, None, 0.0, 0, None)
     else:
-        chip = _deployed(task, folder, stamp, weight_bits, act_bits, sigma, seed, device)
+        chip = _deployed(task, folder, stamp, weight_bits, act_bits, gate_bits, sigma, seed, device)
     return prediction(task, chip, _user, snr_db, seed)
 
 
@@ -153,10 +153,10 @@ def predictions(ckpt: TaskCheckpoint, input_key: str, user: UserInput, settings:
     noise_seed = settings.seed if settings.snr_db is not None else 0  # the float model has no device seed
     common = (ckpt.task, str(ckpt.folder), ckpt.stamp, input_key)
     return {
-        "float": _prediction(*common, "float", FLOAT_BITS, FLOAT_BITS, 0.0, noise_seed, None, settings.snr_db,
+        "float": _prediction(*common, "float", FLOAT_BITS, FLOAT_BITS, None, 0.0, noise_seed, None, settings.snr_db,
                              _user=user),
-        "crossbar": _prediction(*common, "crossbar", q.weight_bits, q.act_bits, settings.sigma, settings.seed,
-                                settings.device, settings.snr_db, _user=user),
+        "crossbar": _prediction(*common, "crossbar", q.weight_bits, q.act_bits, q.gate_bits, settings.sigma,
+                                settings.seed, settings.device, settings.snr_db, _user=user),
     }
 
 

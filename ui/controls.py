@@ -28,9 +28,13 @@ PRESETS = ("rram_1t1r", "ideal")
 """Device presets offered (see `DeviceConfig.preset`)."""
 IMAGE_FORMATS = ("png", "svg")
 """Formats of the plotly toolbar's camera button."""
+SAME = "as activations"
+"""Widget value of the gate-output bits meaning: the activation bits."""
+GATE_OPTIONS: list[int | str] = [SAME, *range(2, 17)]
+"""Choices of the gate-output-bits slider."""
 DEFAULTS: dict[str, Any] = {
-    "weight_bits": 6, "act_bits": 8, "sigma": 0.02, "snr_db": OFF, "preset": "rram_1t1r", "seed": 0,
-    "image_format": "png",
+    "weight_bits": 6, "act_bits": 8, "gate_bits": SAME, "sigma": 0.02, "snr_db": OFF, "preset": "rram_1t1r",
+    "seed": 0, "image_format": "png",
 }
 """Session-state keys of the shared controls and their start values."""
 
@@ -71,8 +75,10 @@ def _bits(value: int | str, name: str) -> int:
 
 def settings_from_values(values: Mapping[str, Any]) -> Settings:
     """Settings from the control values (as kept in session state); bad values raise MemgruError."""
+    gate = values.get("gate_bits", SAME)
     quant = QuantConfig(weight_bits=_bits(values["weight_bits"], "weight bits"),
-                        act_bits=_bits(values["act_bits"], "activation bits"))
+                        act_bits=_bits(values["act_bits"], "activation bits"),
+                        gate_bits=None if gate == SAME else _bits(gate, "gate-output bits"))
     preset = values["preset"]
     device = DeviceConfig.preset(preset, prog_sigma=float(values["sigma"]))
     snr = values["snr_db"]
@@ -85,7 +91,8 @@ def settings_from_values(values: Mapping[str, Any]) -> Settings:
 
 
 CHOICES: dict[str, tuple[Any, ...]] = {
-    "weight_bits": tuple(BIT_OPTIONS), "act_bits": tuple(BIT_OPTIONS), "snr_db": tuple(SNR_OPTIONS),
+    "weight_bits": tuple(BIT_OPTIONS), "act_bits": tuple(BIT_OPTIONS), "gate_bits": tuple(GATE_OPTIONS),
+    "snr_db": tuple(SNR_OPTIONS),
     "preset": PRESETS, "image_format": IMAGE_FORMATS,
 }
 """Allowed values of the controls with a fixed list of choices."""
@@ -137,6 +144,10 @@ def sidebar() -> Settings:
                       help="Symmetric weight precision; 'float' keeps full precision.")
     bar.select_slider("Activation bits", BIT_OPTIONS, key="act_bits",
                       help="Asymmetric precision of crossbar inputs, gate pre-activations and gate outputs.")
+    bar.select_slider("Gate-output bits", GATE_OPTIONS, key="gate_bits",
+                      help="Precision of the gate outputs r, z, n (the sigmoid/tanh table's output word) when "
+                           "activations are quantized. A GRU that integrates over hours (battery SOC) needs its "
+                           "update gate within ~0.001 of 1: 8 bits cannot hold that, 10 can.")
     bar.slider("Programming variation σ", 0.0, 0.2, step=0.005, format="%.3f", key="sigma",
                help="Std of the written conductance as a fraction of (g_max − g_min), sampled once per chip.")
     bar.select_slider("Input SNR (dB)", SNR_OPTIONS, key="snr_db",

@@ -156,7 +156,7 @@ def live_inputs_missing(task: str) -> list[str]:
 def recompute(
     task: str, model: nn.Module, axis: str, grid: list, *, weight_bits: int, act_bits: int, sigma: float,
     snr_db: float | None, seeds: range, device: DeviceConfig, limit: int,
-    progress: Callable[[float], None] | None = None,
+    progress: Callable[[float], None] | None = None, gate_bits: int | None = None,
 ) -> pd.DataFrame:
     """The metric of `model` on the task's evaluation sets, sweeping `axis` (weight_bits, sigma or snr_db)
     over `grid`, the other settings fixed at the given values (`progress` gets the fraction done).
@@ -175,4 +175,5 @@ def recompute(
         model, io.evaluation_sets(folder), calibration, limit=limit, progress=progress,
         bits=grid if axis == "weight_bits" else [weight_bits], sigmas=grid if axis == "sigma" else [sigma],
         snrs=grid if axis == "snr_db" else [snr_db], seeds=seeds, act_bits=act_bits, device=device,
+        gate_bits=gate_bits,
     )

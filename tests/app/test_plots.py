@@ -236,7 +236,12 @@ def test_settings_from_widget_values():
                               "sigma": 0.0, "snr_db": 10})
     assert f.quant == QuantConfig() and f.device == DeviceConfig.ideal() and f.snr_db == 10.0
     assert OFF in f.label() or "10 dB" in f.label()
-    for bad in ({"weight_bits": 40}, {"weight_bits": "eight"}, {"preset": "pcm"}, {"seed": -1}, {"snr_db": "loud"}):
+    g = settings_from_values({**DEFAULTS, "gate_bits": 10})
+    assert g.quant.gate_bits == 10 and g.quant.act_bits_at("gate") == 10 and g.quant.act_bits_at("preact") == 8
+    assert g.label().startswith("W6/A8/G10 · ")
+    assert settings_from_values({**DEFAULTS, "gate_bits": 8}).label().startswith("W6/A8 · ")  # same as activations
+    for bad in ({"weight_bits": 40}, {"weight_bits": "eight"}, {"preset": "pcm"}, {"seed": -1}, {"snr_db": "loud"},
+                {"gate_bits": 1}):
         with pytest.raises(MemgruError):
             settings_from_values({**DEFAULTS, **bad})
 

@@ -157,6 +157,10 @@ def test_soc_upload_estimate_rmse_and_bad_file(soc_model):
     after = figure(at, "soc_trace")
     assert np.abs(values(after["data"][1]["y"]) - before).max() > 0.01
     np.testing.assert_array_equal(values(after["data"][0]["y"]), values(trace["data"][0]["y"]))
+    at.sidebar.select_slider(key="gate_bits").set_value(3).run()  # coarse gate outputs change the estimate
+    coarse = figure(at, "soc_trace")
+    assert np.abs(values(coarse["data"][1]["y"]) - values(after["data"][1]["y"])).max() > 0.01
+    assert "W6/A8/G3" in at.sidebar.caption[0].value
 
     upload(at, "empty.csv", b"", "text/csv")
     assert "Cannot use empty.csv" in errors(at) and not at.get("plotly_chart")
