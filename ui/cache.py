@@ -20,7 +20,7 @@ from memgru.layers import convert, crossbar_layers
 from memgru.models import build_model, count_parameters
 from memgru.pipeline import CALIBRATION_FILE, deployed_model, prediction
 from memgru.tasks.io import UserInput
-from memgru.tasks.registry import load_task_model
+from memgru.tasks.registry import REPO_ROOT, load_task_model
 from ui.controls import Settings
 from ui.sources import pretrained_root
 
@@ -98,11 +98,20 @@ class TaskCheckpoint:
     """Which checkpoint this is, for the page to say."""
 
 
+def display_path(path: Path) -> str:
+    """`path` relative to the repository (e.g. `pretrained/soc`) when it lies inside it, else as given."""
+    try:
+        return str(path.resolve().relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)
+
+
 def task_checkpoint(task: str) -> TaskCheckpoint | None:
     """The task's trained checkpoint (deployed, else float-trained) or None when neither exists."""
     root = pretrained_root() / task
-    for folder, note in ((root, f"deployed noise-trained checkpoint {root}"),
-                         (root / "float", f"float-trained checkpoint {root / 'float'} (the deployed "
+    shown = display_path(root)
+    for folder, note in ((root, f"deployed noise-trained checkpoint {shown}"),
+                         (root / "float", f"float-trained checkpoint {shown}/float (the deployed "
                                           "noise-trained one is not there yet)")):
         if (folder / "config.json").is_file():
             stamp = file_stamp(*(folder / n for n in ("config.json", "model.safetensors", CALIBRATION_FILE)))
