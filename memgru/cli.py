@@ -265,7 +265,7 @@ def cmd_experiment(args: argparse.Namespace) -> dict[str, Any]:
     output_folder(out.resolve().parent)
     folder = Path(args.checkpoint) if args.checkpoint else task_spec(args.task).pretrained_dir
     kwargs: dict[str, Any] = {"seeds": args.seeds, "qat_epochs": args.qat_epochs, "limit": args.limit,
-                              "act_bits": args.act_bits}
+                              "act_bits": args.act_bits, "gate_bits": args.gate_bits}
     for key in ("bits", "sigmas", "snrs"):
         if getattr(args, key) is not None:
             kwargs[key] = getattr(args, key)
@@ -411,6 +411,8 @@ def _parser() -> _Parser:
     p.add_argument("--seeds", type=_positive_int, default=5, help="device seeds (sigma experiment)")
     p.add_argument("--act-bits", type=_bits, default=8,
                    help="activation bits of the quantized models (2..16, 32 = float)")
+    p.add_argument("--gate-bits", type=_bits, default=None,
+                   help="bits of the gate outputs r, z, n (bits, sigma, snr); default: --act-bits")
     p.add_argument("--qat-epochs", type=int, default=2, help="QAT fine-tuning epochs per precision")
     p.add_argument("--limit", type=_positive_int, default=None,
                    help="evaluate at most this many sequences per set (seeded)")

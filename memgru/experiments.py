@@ -27,6 +27,7 @@ from torch import nn
 
 from memgru.checkpoint import load_checkpoint
 from memgru.config import FLOAT_BITS, TrainConfig
+from memgru.errors import MemgruError
 from memgru.pipeline import deployed_model, evaluate_sets, load_calibration, plain_copy, subset
 from memgru.tasks.common import SequenceSet
 from memgru.tasks.io import task_io
@@ -105,12 +106,17 @@ def run_experiment(
     qat_epochs: int = 2,
     progress: Callable[[str], None] | None = None,
     limit: int | None = None,
+    gate_bits: int | None = None,
 ) -> pd.DataFrame:
     """Run experiment `name` on the task folder `folder` (deployed model + `float/`); returns the rows.
 
     `limit` evaluates a seeded random subset of at most that many sequences per evaluation set
-    (the rows' `n` column says how many were used).
+    (the rows' `n` column says how many were used). `gate_bits` gives the gate outputs their own
+    precision (bits, sigma and snr experiments; see `QuantConfig.gate_bits`).
     """
+    if gate_bits is not None and name in ("families", "unusual"):
+        raise MemgruError(f"--gate-bits applies to the bits, sigma and snr experiments, not {name}")
+    acts = {"act_bits": act_bits, **({} if gate_bits is None else {"gate_bits": gate_bits})}
     io = task_io(task)
     data_dir = io.data_dir(data_dir)
     sets = [(group, subset(data, limit)) for group, data in io.evaluation_sets(data_dir)]
@@ -119,26 +125,26 @@ def run_experiment(
     calibration = load_calibration(folder / "float")
     start = time.perf_counter()
     if name == "bits":
-        ptq = evaluate_sets(float_model, sets, calibration, bits=bits, act_bits=act_bits).assign(method="ptq")
+        ptq = evaluate_sets(float_model, sets, calibration, bits=bits, **acts).assign(method="ptq")
         say(f"PTQ done in {time.perf_counter() - start:.0f} s")
         train, val = io.load_split(data_dir, "train"), io.load_split(data_dir, "val")
         base = TrainConfig.from_dict(float_cfg["extra"]["train"])
         qat = []
         for b in (b for b in bits if b < FLOAT_BITS):
             tuned = plain_copy(qat_finetune(float_model, train, val, base, b, qat_epochs), float_model.cfg)
-            qat.append(evaluate_sets(tuned, sets, calibration, bits=[b], act_bits=act_bits).assign(method="qat"))
+            qat.append(evaluate_sets(tuned, sets, calibration, bits=[b], **acts).assign(method="qat"))
             say(f"QAT {b}-bit done at {time.perf_counter() - start:.0f} s")
         rows = pd.concat([ptq, *qat], ignore_index=True)
     elif name == "sigma":
         noise_model, _ = load_checkpoint(folder, task=task)
         tables = []
         for training, model in (("float", float_model), ("noise", noise_model)):
-            tables.append(evaluate_sets(model, sets, calibration, bits=[6], act_bits=act_bits, sigmas=sigmas,
+            tables.append(evaluate_sets(model, sets, calibration, bits=[6], **acts, sigmas=sigmas,
                                     seeds=range(seeds)).assign(training=training))
             say(f"sigma sweep of the {training}-trained model done at {time.perf_counter() - start:.0f} s")
         rows = pd.concat(tables, ignore_index=True)
     elif name == "snr":
-        rows = evaluate_sets(float_model, sets, calibration, bits=[6, FLOAT_BITS], act_bits=act_bits,
+        rows = evaluate_sets(float_model, sets, calibration, bits=[6, FLOAT_BITS], **acts,
                          snrs=[None, *snrs])
     elif name == "families":
         rows = pd.concat([family_rows(chip, data).assign(**setting)

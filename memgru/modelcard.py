@@ -225,6 +225,10 @@ def model_card(task: str) -> str:
         size = "one whole trace per temperature" if n == 1 else f"{n} sequences per set"
         act = _act_text(rows)
         flag = "" if act == "8-bit activations" or "act_bits" not in rows else f" --act-bits {act.split('-')[0]}"
+        gates = sorted({int(b) for b in rows.loc[rows["weight_bits"] < 32, "gate_bits"]}) if "gate_bits" in rows else []
+        if len(gates) == 1:
+            flag += f" --gate-bits {gates[0]}"
+            act += f", {gates[0]}-bit gate outputs"
         if name == "sigma" and rows["seed"].nunique() != 5:  # the command's default is 5 device seeds
             flag += f" --seeds {rows['seed'].nunique()}"
         lines += ["", f"## {title.format(act=act)}", "", f"`python -m memgru experiment --task {task} --name "

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from memgru.config import ExperimentConfig, ModelConfig, TrainConfig
+from memgru.errors import MemgruError
 from memgru.experiments import run_experiment
 from memgru.modelcard import model_card
 from memgru.pipeline import CALIBRATION_SIZE, CALIBRATION_STEPS, calibration_inputs, predict_file, train_task
@@ -100,12 +101,18 @@ def test_experiments_and_model_card(task_folder, monkeypatch):
     assert "vs weight bits, 8-bit activations" in card and "--act-bits" not in card
 
     wide = run_experiment("trajectory", "sigma", folder, data, sigmas=[0.0], seeds=1, limit=20, act_bits=10)
-    assert set(wide.loc[wide["weight_bits"] < 32, "act_bits"]) == {10}
+    assert set(wide.loc[wide["weight_bits"] < 32, "act_bits"]) == {10} and "gate_bits" not in wide
     wide.to_csv(results / "trajectory_sigma.csv", index=False)
+    gated = run_experiment("trajectory", "snr", folder, data, snrs=[0.0], limit=20, gate_bits=12)
+    assert set(gated.loc[gated["weight_bits"] < 32, "gate_bits"]) == {12}
+    gated.to_csv(results / "trajectory_snr.csv", index=False)
+    with pytest.raises(MemgruError, match="gate-bits applies"):
+        run_experiment("trajectory", "families", folder, data, gate_bits=12)
     bits.query("method == 'ptq'").drop(columns="method").assign(act_bits=12).to_csv(
         results / "trajectory_bits_a12.csv", index=False)
     card = model_card("trajectory")
     assert "(6-bit weights, 10-bit activations)" in card and "--name sigma --act-bits 10 --seeds 1`" in card
+    assert "--name snr --gate-bits 12`" in card
     assert "## Metric (accuracy, %) vs weight bits, 12-bit activations, ideal device: PTQ" in card
     assert "--bits 4,32 --act-bits 12 --out results/trajectory_bits_a12.csv" in card
     ptq = bits.query("method == 'ptq'").drop(columns="method")
@@ -119,7 +126,6 @@ def test_experiments_and_model_card(task_folder, monkeypatch):
 def test_training_refuses_data_of_the_wrong_shape(task_folder, tmp_path):
     _, data, _ = task_folder
     exp = ExperimentConfig(task="trajectory", model=ModelConfig(n_features=7, n_outputs=2, hidden=4, layers=1))
-    from memgru.errors import MemgruError
 
     with pytest.raises(MemgruError, match="13 features per step but the model config expects 7"):
         train_task("trajectory", exp, Path(tmp_path), data)
