@@ -67,6 +67,11 @@ def _fraction(text: str) -> float:
     return value
 
 
+def _add_gate_bits(p: argparse.ArgumentParser, scope: str = "") -> None:
+    p.add_argument("--gate-bits", type=_bits, default=None,
+                   help=f"bits of the gate outputs r, z, n (the sigmoid/tanh table's word){scope}; default: --act-bits")
+
+
 def _add_hardware_args(p: argparse.ArgumentParser, weight_bits: int = FLOAT_BITS) -> None:
     p.add_argument("--weight-bits", type=_bits, default=weight_bits, help="weight bits 2..16, 32 = float")
     p.add_argument("--act-bits", type=_bits, default=FLOAT_BITS, help="activation bits 2..16, 32 = float")
@@ -369,8 +374,7 @@ def _parser() -> _Parser:
     p.add_argument("path", help="the input file")
     p.add_argument("--checkpoint", help="checkpoint folder (default pretrained/<task>)")
     _add_hardware_args(p)
-    p.add_argument("--gate-bits", type=_bits, default=None,
-                   help="bits of the gate outputs r, z, n (the sigmoid/tanh table's word); default: --act-bits")
+    _add_gate_bits(p)
     p.add_argument("--snr-db", type=float, default=None, help="add white noise to the inputs at this SNR (dB)")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(run=cmd_predict, show=_print_predict)
@@ -383,8 +387,7 @@ def _parser() -> _Parser:
                    help="data split (test = the task's evaluation sets, e.g. the three FUDS traces)")
     p.add_argument("--bits", type=_bits_list, default=[2, 3, 4, 5, 6, 7, 8, 16, 32], help="weight bits list")
     p.add_argument("--act-bits", type=_bits, default=8, help="activation bits for quantized weights")
-    p.add_argument("--gate-bits", type=_bits, default=None,
-                   help="bits of the gate outputs r, z, n (the sigmoid/tanh table's word); default: --act-bits")
+    _add_gate_bits(p)
     p.add_argument("--sigma", dest="sigma_list", type=_sigma_list, default=[0.0], help="programming sigma list")
     p.add_argument("--snr-db", type=_float_list, default=None, help="input SNR list (dB); clean is always included")
     p.add_argument("--preset", choices=("ideal", "rram_1t1r"), default="ideal",
@@ -411,8 +414,7 @@ def _parser() -> _Parser:
     p.add_argument("--seeds", type=_positive_int, default=5, help="device seeds (sigma experiment)")
     p.add_argument("--act-bits", type=_bits, default=8,
                    help="activation bits of the quantized models (2..16, 32 = float)")
-    p.add_argument("--gate-bits", type=_bits, default=None,
-                   help="bits of the gate outputs r, z, n (bits, sigma, snr); default: --act-bits")
+    _add_gate_bits(p, " (bits, sigma, snr)")
     p.add_argument("--qat-epochs", type=int, default=2, help="QAT fine-tuning epochs per precision")
     p.add_argument("--limit", type=_positive_int, default=None,
                    help="evaluate at most this many sequences per set (seeded)")

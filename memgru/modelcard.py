@@ -73,12 +73,17 @@ def _metric_text(metrics: dict[str, Any]) -> str:
     return f"val {_fmt(metrics.get('val'))}, test {_fmt(test)}"
 
 
-def _act_text(rows: pd.DataFrame) -> str:
-    """'8-bit activations' (or a list, or 'float activations') for the quantized rows of a results table."""
-    bits = sorted({int(b) for b in rows.loc[rows["weight_bits"] < 32, "act_bits"]}) if "act_bits" in rows else [8]
-    if not bits or bits == [32]:
-        return "float activations"
-    return "/".join(str(b) for b in bits) + "-bit activations"
+def _precision(rows: pd.DataFrame) -> tuple[str, int | None, int | None]:
+    """The activation precision of a results table's quantized rows: (text such as '8-bit activations,
+    10-bit gate outputs', the one act_bits value or None, the one gate_bits value or None)."""
+    quantized = rows[rows["weight_bits"] < 32]
+    acts = sorted({int(b) for b in quantized["act_bits"]}) if "act_bits" in rows else [8]
+    gates = sorted({int(b) for b in quantized["gate_bits"]}) if "gate_bits" in rows else []
+    text = "float activations" if not acts or acts == [32] else "/".join(map(str, acts)) + "-bit activations"
+    gate = gates[0] if len(gates) == 1 else None
+    if gate is not None:
+        text += f", {gate}-bit gate outputs"
+    return text, acts[0] if len(acts) == 1 else None, gate
 
 
 def _bits_table(rows: pd.DataFrame, value: str) -> str:
@@ -133,7 +138,7 @@ def _baseline_section(task: str, value: str, unit: str) -> list[str]:
             f"; the GRU row is the PTQ row of the bits table.", "", markdown_table(table)]
 
 
-def _plan_section(task: str) -> list[str]:
+def _plan_section(task: str, float_sha256: str | None) -> list[str]:
     """The fusion-quantization plan (`results/plan_<task>.json`) vs uniform W6/A8: bits, cost, metrics."""
     from memgru.fusion import load_report, plan_tables
 
@@ -148,8 +153,7 @@ def _plan_section(task: str) -> list[str]:
     tol = f"{report['tolerance']:.2f} {'accuracy' if report['higher_is_better'] else 'RMSE'} points"
     stale = []
     planned = report.get("checkpoint_sha256")
-    float_dir = task_spec(task).pretrained_dir / "float"
-    if planned and (float_dir / "config.json").is_file() and read_config(float_dir).get("sha256") != planned:
+    if planned and float_sha256 != planned:
         stale = ["**Stale:** this plan was made for other weights than the current `float/` checkpoint; "
                  "rerun the command below.", ""]
     return ["", "## Fusion quantization plan (per-matrix / per-activation precision)", "", *stale,
@@ -223,12 +227,9 @@ def model_card(task: str) -> str:
         else:
             n = int(rows["n"].iloc[0])
         size = "one whole trace per temperature" if n == 1 else f"{n} sequences per set"
-        act = _act_text(rows)
-        flag = "" if act == "8-bit activations" or "act_bits" not in rows else f" --act-bits {act.split('-')[0]}"
-        gates = sorted({int(b) for b in rows.loc[rows["weight_bits"] < 32, "gate_bits"]}) if "gate_bits" in rows else []
-        if len(gates) == 1:
-            flag += f" --gate-bits {gates[0]}"
-            act += f", {gates[0]}-bit gate outputs"
+        act, act_bits, gate_bits = _precision(rows)
+        flag = "" if act_bits in (None, 8) else f" --act-bits {act_bits}"
+        flag += "" if gate_bits is None else f" --gate-bits {gate_bits}"
         if name == "sigma" and rows["seed"].nunique() != 5:  # the command's default is 5 device seeds
             flag += f" --seeds {rows['seed'].nunique()}"
         lines += ["", f"## {title.format(act=act)}", "", f"`python -m memgru experiment --task {task} --name "
@@ -242,15 +243,13 @@ def model_card(task: str) -> str:
             lines.append(builder(rows, value))
     for path in sorted(results.glob(f"{task}_bits_a*.csv")):  # PTQ at other activation precisions
         rows = pd.read_csv(path)
-        act = _act_text(rows)
-        gate = sorted({int(b) for b in rows.loc[rows["weight_bits"] < 32, "gate_bits"]}) if "gate_bits" in rows else []
-        gate_text = f", {gate[0]}-bit gate outputs" if len(gate) == 1 else ""
-        lines += ["", f"## Metric ({unit}) vs weight bits, {act}{gate_text}, ideal device: PTQ", "",
+        act, act_bits, gate_bits = _precision(rows)
+        gate_flag = "" if gate_bits is None else f" --gate-bits {gate_bits}"
+        lines += ["", f"## Metric ({unit}) vs weight bits, {act}, ideal device: PTQ", "",
                   f"`python -m memgru evaluate --task {task} --checkpoint pretrained/{task}/float --bits "
                   f"{','.join(str(b) for b in sorted(rows['weight_bits'].unique()))} --act-bits "
-                  f"{act.split('-')[0]}{f' --gate-bits {gate[0]}' if gate_text else ''} --out results/{path.name}`",
-                  "", _bits_table(rows, value)]
-    lines += _baseline_section(task, value, unit) + _plan_section(task)
+                  f"{act_bits}{gate_flag} --out results/{path.name}`", "", _bits_table(rows, value)]
+    lines += _baseline_section(task, value, unit) + _plan_section(task, reference.get("sha256"))
     return "\n".join(lines) + "\n"
 
 
