@@ -245,9 +245,12 @@ def cmd_evaluate(args: argparse.Namespace) -> dict[str, Any]:
     sets = io.evaluation_sets(data_dir) if args.split == "test" else [({}, io.load_split(data_dir, args.split))]
     device = device_from_args(args)
     snrs = [None] if not args.snr_db else [None, *args.snr_db]
+    perturb, noise_on = io.input_noise(data_dir)
     rows = evaluate_sets(model, sets, load_calibration(folder), bits=args.bits, sigmas=args.sigma_list, snrs=snrs,
                          seeds=range(args.seed, args.seed + args.seeds), act_bits=args.act_bits, device=device,
-                         act_percentile=args.act_percentile, gate_bits=args.gate_bits)
+                         act_percentile=args.act_percentile, gate_bits=args.gate_bits, perturb=perturb)
+    if args.snr_db:
+        rows = rows.assign(noise_on=noise_on)
     rows = rows.drop(columns="seconds")  # wall time: the same command must give the same output
     if args.out:
         rows.to_csv(args.out, index=False)
@@ -375,7 +378,8 @@ def _parser() -> _Parser:
     p.add_argument("--checkpoint", help="checkpoint folder (default pretrained/<task>)")
     _add_hardware_args(p)
     _add_gate_bits(p)
-    p.add_argument("--snr-db", type=float, default=None, help="add white noise to the inputs at this SNR (dB)")
+    p.add_argument("--snr-db", type=float, default=None,
+                   help="add white noise at this SNR (dB): to the waveform for audio, to the model inputs otherwise")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(run=cmd_predict, show=_print_predict)
 
@@ -389,7 +393,9 @@ def _parser() -> _Parser:
     p.add_argument("--act-bits", type=_bits, default=8, help="activation bits for quantized weights")
     _add_gate_bits(p)
     p.add_argument("--sigma", dest="sigma_list", type=_sigma_list, default=[0.0], help="programming sigma list")
-    p.add_argument("--snr-db", type=_float_list, default=None, help="input SNR list (dB); clean is always included")
+    p.add_argument("--snr-db", type=_float_list, default=None,
+                   help="input SNR list (dB); clean is always included (audio: noise on the rebuilt waveforms of the "
+                        "demo corpus)")
     p.add_argument("--preset", choices=("ideal", "rram_1t1r"), default="ideal",
                    help="device preset: ideal (only quantization and sigma act) or rram_1t1r (all non-idealities)")
     p.add_argument("--adc-bits", type=_bits, default=None, help="ADC bits (overrides the preset)")

@@ -93,7 +93,9 @@ def sweep(
         if snr is not None:
             if perturb is None:
                 raise ValueError("sweeping input SNR needs the task's perturb function")
-            split = noisy.setdefault((snr, seed), perturb(data, float(snr), seed))
+            if (snr, seed) not in noisy:  # one perturbed copy per (SNR, seed), shared by every precision
+                noisy[(snr, seed)] = perturb(data, float(snr), seed)
+            split = noisy[(snr, seed)]
         g = None if gate_bits is None or a >= FLOAT_BITS else gate_bits
         chip = chip_model(model, b, a, sigma, seed, calibration, device, act_percentile, g)
         rows.append({

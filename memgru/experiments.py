@@ -5,7 +5,8 @@
   precision for a few epochs). Paper Tables 1, 4, 5.
 - `sigma`: metric vs programming variation σ (fraction of g_max − g_min) for the float-trained and
   the noise-trained model, at 6-bit weights / 8-bit activations, over several device seeds. Fig. 7.
-- `snr`: metric vs input SNR (white noise on the model inputs), float and 6-bit. Table 3.
+- `snr`: metric vs input SNR, float and 6-bit: white noise added to the raw signal where the task
+  can rebuild it (audio: the clip's waveform, then featurised), else to the model inputs. Table 3.
 - `families` (trajectory): accuracy per false-track family and magnitude bin, and the false-alarm
   rate on real tracks, for the float- and noise-trained models at float and 6-bit weights.
 - `unusual` (trajectory): the false-alarm rate on real flights of unusual shape (gliders, survey
@@ -144,8 +145,9 @@ def run_experiment(
             say(f"sigma sweep of the {training}-trained model done at {time.perf_counter() - start:.0f} s")
         rows = pd.concat(tables, ignore_index=True)
     elif name == "snr":
+        perturb, noise_on = io.input_noise(data_dir)
         rows = evaluate_sets(float_model, sets, calibration, bits=[6, FLOAT_BITS], **acts,
-                         snrs=[None, *snrs])
+                             snrs=[None, *snrs], perturb=perturb).assign(noise_on=noise_on)
     elif name == "families":
         rows = pd.concat([family_rows(chip, data).assign(**setting)
                           for setting, chip in _four_chips(task, folder, float_model, act_bits) for _, data in sets],

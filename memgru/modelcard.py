@@ -73,6 +73,14 @@ def _metric_text(metrics: dict[str, Any]) -> str:
     return f"val {_fmt(metrics.get('val'))}, test {_fmt(test)}"
 
 
+NOISE_ON = {
+    "signal": "the raw signal before the features (audio: each test clip's waveform, rebuilt from the corpus "
+              "sources; SNR relative to the clip's mean power)",
+    "features": "the normalised model inputs (features), not to the raw signal",
+}
+"""What the `noise_on` column of an SNR table means, for the card's heading."""
+
+
 def _precision(rows: pd.DataFrame) -> tuple[str, int | None, int | None]:
     """The activation precision of a results table's quantized rows: (text such as '8-bit activations,
     10-bit gate outputs', the one act_bits value or None, the one gate_bits value or None)."""
@@ -210,8 +218,7 @@ def model_card(task: str) -> str:
         ("bits", f"Metric ({unit}) vs weight bits, {{act}}, ideal device: PTQ vs QAT", _bits_table),
         ("sigma", f"Metric ({unit}) vs programming variation σ (6-bit weights, {{act}}), "
                   "mean ± std over device seeds", _sigma_table),
-        ("snr", f"Metric ({unit}) vs input SNR (dB): white noise added to the normalised model inputs "
-                "(features), not to the raw signal", None),
+        ("snr", f"Metric ({unit}) vs input SNR (dB): white noise added to {{noise_on}}", None),
         ("families", "Accuracy (%) per false-track family (magnitude bins in the CSV)", _families_table),
         ("unusual", "False alarms on real flights of unusual shape (gliders, survey grids, calibration orbits, "
                     "sky drawings, TV-relay racetracks) from the same wheel, never trained on", _unusual_table),
@@ -232,7 +239,10 @@ def model_card(task: str) -> str:
         flag += "" if gate_bits is None else f" --gate-bits {gate_bits}"
         if name == "sigma" and rows["seed"].nunique() != 5:  # the command's default is 5 device seeds
             flag += f" --seeds {rows['seed'].nunique()}"
-        lines += ["", f"## {title.format(act=act)}", "", f"`python -m memgru experiment --task {task} --name "
+        noise_on = (NOISE_ON.get(str(rows["noise_on"].iloc[0]), "the model inputs") if "noise_on" in rows
+                    else NOISE_ON["features"])
+        heading = title.format(act=act, noise_on=noise_on)
+        lines += ["", f"## {heading}", "", f"`python -m memgru experiment --task {task} --name "
                   f"{name}{flag}` → `results/{path.name}` (evaluated on {size})", ""]
         if builder is None:
             rows = rows.assign(bits=rows["weight_bits"].map(lambda b: "float" if b >= 32 else str(b)))

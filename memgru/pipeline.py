@@ -21,7 +21,7 @@ from torch import nn
 from memgru.checkpoint import load_checkpoint, save_checkpoint
 from memgru.config import FLOAT_BITS, DeviceConfig, ExperimentConfig, ModelConfig, TrainConfig
 from memgru.errors import MemgruError
-from memgru.evaluate import chip_model, sweep
+from memgru.evaluate import Perturb, chip_model, sweep
 from memgru.layers import crossbar_layers
 from memgru.models import build_model, count_parameters
 from memgru.tasks.common import SequenceSet, load_arrays
@@ -154,6 +154,16 @@ def input_noise(x: np.ndarray, snr_db: float, seed: int) -> np.ndarray:
     return (x + noise).astype(np.float32)
 
 
+def noisy_user_input(user: UserInput, snr_db: float, seed: int) -> np.ndarray:
+    """The model input of a user's file heard with white noise at `snr_db` (seeded): added to the waveform
+    before the features for audio (`UserInput.waveform`), to the model inputs otherwise (`input_noise`)."""
+    if user.waveform is not None and user.stats is not None:
+        from memgru.tasks.audio import noisy_windows
+
+        return noisy_windows(user.waveform, snr_db, seed, user.stats)
+    return input_noise(user.x, snr_db, seed)
+
+
 def perturb_split(data: SequenceSet, snr_db: float, seed: int) -> SequenceSet:
     """`data` with `input_noise` at `snr_db` (the sweep hook for input SNR)."""
     return SequenceSet(input_noise(data.x, snr_db, seed), data.y, data.meta)
@@ -211,10 +221,10 @@ def prediction(task: str, model: nn.Module, user: UserInput, snr_db: float | Non
 
     Classification: `label`, `probabilities` {label: p} averaged over the file's windows, `windows`,
     `truth` (from the file name, or None). SOC: `soc` (the trace in %, one value per second) and
-    `rmse` (percentage points, None without truth in the file). `snr_db` adds white noise to the
-    model inputs first (seeded). `input` carries the reader's facts about the file.
+    `rmse` (percentage points, None without truth in the file). `snr_db` adds white noise first
+    (seeded; to the waveform for audio, see `noisy_user_input`). `input` carries the reader's facts about the file.
     """
-    x = user.x if snr_db is None else input_noise(user.x, snr_db, seed)
+    x = user.x if snr_db is None else noisy_user_input(user, snr_db, seed)
     out = predict(model, x)
     labels = task_io(task).labels
     result: dict[str, Any] = {"input": user.info}
@@ -245,17 +255,19 @@ def evaluate_sets(
     calibration: np.ndarray,
     limit: int | None = None,
     progress: Callable[[float], None] | None = None,
+    perturb: Perturb = perturb_split,
     **grid: Any,
 ) -> pd.DataFrame:
     """`memgru.evaluate.sweep` over each evaluation set (group columns added, e.g. `temperature_c`).
 
     `grid` takes sweep's settings (bits, sigmas, snrs, seeds, act_bits, device); input noise uses
-    `perturb_split`. `limit` caps the sequences per set; `progress` gets the fraction done.
+    `perturb` (default `perturb_split`: noise on the model inputs; see `TaskIO.input_noise`). `limit` caps
+    the sequences per set; `progress` gets the fraction done.
     """
     tables = []
     for i, (group, data) in enumerate(sets):
         step = None if progress is None else (lambda f, i=i: progress((i + f) / len(sets)))
-        rows = sweep(model, subset(data, limit), calibration, perturb=perturb_split, progress=step, **grid)
+        rows = sweep(model, subset(data, limit), calibration, perturb=perturb, progress=step, **grid)
         tables.append(rows.assign(**group))
     return pd.concat(tables, ignore_index=True)
 

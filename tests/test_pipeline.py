@@ -11,8 +11,17 @@ from memgru.config import ExperimentConfig, ModelConfig, TrainConfig
 from memgru.errors import MemgruError
 from memgru.experiments import run_experiment
 from memgru.modelcard import model_card
-from memgru.pipeline import CALIBRATION_SIZE, CALIBRATION_STEPS, calibration_inputs, predict_file, train_task
+from memgru.pipeline import (
+    CALIBRATION_SIZE,
+    CALIBRATION_STEPS,
+    calibration_inputs,
+    input_noise,
+    noisy_user_input,
+    predict_file,
+    train_task,
+)
 from memgru.tasks.common import SequenceSet
+from memgru.tasks.io import UserInput, task_io
 from memgru.tasks.registry import REPO_ROOT
 from memgru.tasks.trajectory import feature_stats, featurize_raw, read_track_file, track_to_windows
 
@@ -205,3 +214,22 @@ def test_calibration_set_cuts_long_sequences_into_pieces():
     assert chosen.shape == (CALIBRATION_SIZE, 5, 2)
     assert np.all(np.diff(chosen[:, 0, 0]) > 0)  # distinct sequences, in their original order
     np.testing.assert_array_equal(chosen, calibration_inputs(short, seed=1))
+
+
+def test_audio_input_noise_goes_onto_the_waveform_other_tasks_onto_the_inputs() -> None:
+    from memgru.tasks.audio import SAMPLE_RATE, FeatureConfig, NormStats, clip_windows, compute_features
+
+    t = np.arange(int(4.0 * SAMPLE_RATE)) / SAMPLE_RATE
+    wave = (0.3 * np.sin(2 * np.pi * 500 * t)).astype(np.float32)
+    cfg = FeatureConfig()
+    stats = NormStats(np.full(64, -40.0, np.float32), np.full(64, 20.0, np.float32), cfg)
+    x = stats.apply(compute_features(clip_windows(wave), cfg))
+    audio = UserInput(x=x, waveform=wave, stats=stats.to_dict())
+    assert np.allclose(noisy_user_input(audio, 200.0, 0), x, atol=1e-3)
+    noisy = noisy_user_input(audio, 0.0, 0)
+    # white noise at 0 dB on the sound lifts every empty mel band; on the features it would be N(0, power)
+    assert noisy.shape == x.shape and (noisy - x).min() > -0.5 and (noisy - x).mean() > 1.0
+    track = UserInput(x=x)
+    assert np.array_equal(noisy_user_input(track, 0.0, 0), input_noise(x, 0.0, 0))
+    assert task_io("audio").signal_noise is not None and task_io("trajectory").signal_noise is None
+    assert task_io("trajectory").input_noise(Path("unused"))[1] == "features"

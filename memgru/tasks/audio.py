@@ -303,6 +303,44 @@ def compute_features(windows: np.ndarray, config: FeatureConfig) -> np.ndarray:
     return db.astype(np.float32)
 
 
+def add_white_noise(signal: np.ndarray, snr_db: float, rng: np.random.Generator) -> np.ndarray:
+    """`signal` plus white Gaussian noise at `snr_db` (dB) relative to the signal's mean power.
+
+    The power is the mean square over the whole signal (a 4-s clip, or a whole recording), as in the
+    paper's Table 3 (noise added to the sound, before the features). A silent signal stays silent.
+    """
+    x = np.asarray(signal, dtype=np.float64)
+    power = float(np.mean(x**2)) if x.size else 0.0
+    noise = rng.standard_normal(x.shape) * math.sqrt(power / 10 ** (snr_db / 10))
+    return (x + noise).astype(np.float32)
+
+
+def noisy_windows(signal: np.ndarray, snr_db: float, seed: int, stats: NormStats | dict[str, Any]) -> np.ndarray:
+    """Normalised features [W, T, F] of a 22.05 kHz recording after `add_white_noise` at `snr_db` (seeded).
+
+    What the model sees when the microphone hears the sound with white noise at that SNR: the noise is
+    added to the waveform, then the recording is cut into 4-s windows and featurised like any input.
+    """
+    stats = stats if isinstance(stats, NormStats) else NormStats.from_dict(stats)
+    noisy = add_white_noise(signal, snr_db, np.random.default_rng(seed))
+    return stats.apply(compute_features(clip_windows(noisy), stats.config))
+
+
+def noisy_clip_features(clips: np.ndarray, snr_db: float, seed: int, stats: NormStats,
+                        ids: np.ndarray | None = None) -> np.ndarray:
+    """Normalised features [N, T, F] of 4-s clips [N, 88200], each with its own white noise at `snr_db`.
+
+    Clip i's noise comes from the generator seeded (seed, ids[i]) (`ids` default: 0..N-1); pass the
+    clips' indices in their split so that a subset gets the same noise per clip as the whole split.
+    """
+    ids = np.arange(len(clips)) if ids is None else np.asarray(ids)
+    out = np.empty((len(clips), stats.config.n_frames, stats.config.n_features), np.float32)
+    for i, clip in enumerate(clips):
+        noisy = add_white_noise(clip, snr_db, np.random.default_rng([seed, int(ids[i])]))
+        out[i] = stats.apply(compute_features(noisy, stats.config))[0]
+    return out
+
+
 class FeatureCache:
     """Raw features of whole files, keyed by sha256(file content) + FeatureConfig.key().
 
@@ -432,6 +470,8 @@ class AudioInput:
     """Original sample rate, channels, duration, sha256."""
     truth: str | None
     """Label implied by the file name (UrbanSound8K 'fsID-classID-occ-slice' or a '<label>...' prefix)."""
+    signal: np.ndarray | None = None
+    """The decoded recording, float32 22.05 kHz mono (input-noise experiments add their noise to it)."""
 
 
 _US8K_NAME = re.compile(r"^\d+-(\d)-\d+-\d+\.")
@@ -452,10 +492,12 @@ def read_user_audio(
     *,
     cache: FeatureCache | None = None,
     max_bytes: int = MAX_FILE_BYTES,
+    keep_signal: bool = True,
 ) -> AudioInput:
     """Validate and featurise a user's audio file for `predict` (size checked before decoding).
 
     `stats` (a NormStats or its dict form from the checkpoint) fixes the feature config and normalisation.
+    With `keep_signal` the decoded recording is kept too (`AudioInput.signal`, for input noise).
     """
     stats = stats if isinstance(stats, NormStats) else NormStats.from_dict(stats)
     path = Path(path)
@@ -467,6 +509,7 @@ def read_user_audio(
         window_starts_s=[round(min(i * WINDOW_HOP_S, last), 3) for i in range(len(feats))],
         info=info,
         truth=label_from_filename(path.name),
+        signal=decode_audio(data, name=path.name)[0] if keep_signal else None,
     )
 
 

@@ -30,6 +30,7 @@ import struct
 import subprocess
 import time
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,10 +47,12 @@ from memgru.tasks.audio import (
     LABELS,
     SAMPLE_RATE,
     SPLITS,
+    STATS_FILE,
     FeatureConfig,
     NormStats,
     compute_features,
     decode_audio,
+    noisy_clip_features,
     save_splits,
 )
 from memgru.tasks.common import SequenceSet, write_json
@@ -876,3 +879,61 @@ def attribution_markdown(samples: pd.DataFrame) -> str:
               "GPL-2+ https://www.gnu.org/licenses/gpl-2.0.html",
               "(GPL-2+ recordings only feed the local corpus; none is committed here)."]  # fmt: skip
     return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------- waveforms of a built corpus
+
+
+def corpus_waveforms(data_dir: Path, data: SequenceSet, *, cache_dir: Path = DEFAULT_CACHE,
+                     tolerance: float = 1e-3) -> np.ndarray:
+    """The 4-s waveforms [N, 88200] (22.05 kHz) of a built demo corpus split's clips, made again.
+
+    The corpus keeps features only (600 test waveforms would take ~100 MB); every clip is
+    deterministic in (corpus seed, split, label, index), so it is rebuilt from the cached source
+    packages (fetched like `build_dataset` does). Each rebuilt clip's normalised features are checked
+    against the stored ones (max |difference| <= `tolerance`); a corpus built by another version of
+    this code fails with a clear error instead of giving waveforms that do not belong to the split.
+    """
+    data_dir = Path(data_dir)
+    summary_file = data_dir / "summary.json"
+    needed = {"label", "split", "index"}
+    if not summary_file.is_file() or not needed <= set(data.meta.columns):
+        raise MemgruError(f"{data_dir} is not a built demo corpus (needs summary.json and clip label/split/index "
+                          "metadata): input noise on the waveform needs the clips' sources")
+    seed = int(json.loads(summary_file.read_text())["seed"])
+    stats = NormStats.load(data_dir / STATS_FILE)
+    reader = SourceReader(fetch_packages(Path(cache_dir)), Path(cache_dir))
+    pools = source_pools(seed)
+    clips = np.empty((len(data), CLIP_SAMPLES), np.float32)
+    worst = 0.0
+    for i, row in enumerate(data.meta[["label", "split", "index"]].itertuples(index=False)):
+        clips[i], _ = make_clip(str(row.label), str(row.split), int(row.index), seed, pools, reader)
+        feats = stats.apply(compute_features(clips[i], stats.config))[0]
+        worst = max(worst, float(np.abs(feats - data.x[i]).max()))
+    if worst > tolerance:
+        raise MemgruError(f"the rebuilt clips do not match the corpus in {data_dir} (feature difference {worst:.3g}); "
+                          "rebuild it with `python -m memgru data audio-demo`")
+    return clips
+
+
+def waveform_perturb(data_dir: Path, *, cache_dir: Path = DEFAULT_CACHE
+                     ) -> Callable[[SequenceSet, float, int], SequenceSet]:
+    """The SNR sweep's input-noise hook for a built demo corpus (paper Table 3: noise on the sound).
+
+    perturb(split, snr_db, seed) rebuilds the split's waveforms (`corpus_waveforms`, once per split),
+    adds white noise at `snr_db` to each clip (clip k of class c seeded (seed, k * 10 + c), so a
+    subset gets the same noise per clip as the whole split) and featurises them like the corpus.
+    """
+    data_dir = Path(data_dir)
+    stats = NormStats.load(data_dir / STATS_FILE)
+    rebuilt: dict[tuple[str, ...], np.ndarray] = {}
+
+    def perturb(data: SequenceSet, snr_db: float, seed: int) -> SequenceSet:
+        key = tuple(data.meta["clip_id"]) if "clip_id" in data.meta else ()
+        if key not in rebuilt:
+            rebuilt.clear()
+            rebuilt[key] = corpus_waveforms(data_dir, data, cache_dir=cache_dir)
+        ids = data.meta["index"].to_numpy(np.int64) * len(LABELS) + np.asarray(data.y, np.int64)
+        return SequenceSet(noisy_clip_features(rebuilt[key], snr_db, seed, stats, ids), data.y, data.meta)
+
+    return perturb

@@ -34,7 +34,9 @@ class UserInput:
     truth: Any = None
     """Ground truth when the file carries it: a label (audio file name) or an SOC trace [L] (fraction)."""
     waveform: np.ndarray | None = None
-    """Audio only: the decoded mono 22.05 kHz signal (for plots and input-noise experiments)."""
+    """Audio only: the decoded mono 22.05 kHz signal (input noise is added to it, then featurised)."""
+    stats: dict[str, Any] | None = None
+    """Audio only: the normalisation (with its feature config) that made `x`, to featurise a noisy waveform."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,9 @@ class TaskIO:
     """Class names (None for regression)."""
     test_sets: Callable[[Path], list[tuple[dict[str, Any], SequenceSet]]] | None = None
     """The held-out evaluation sets with their group labels (default: the test split, one group)."""
+    signal_noise: Callable[[Path], Callable[[SequenceSet, float, int], SequenceSet]] | None = None
+    """signal_noise(data_dir) -> the sweep's input-noise hook (split, SNR dB, seed) -> split, adding the
+    noise to the raw signal before the features (audio: the waveform); None: noise on the model inputs."""
 
     def build(self, out_dir: str | Path, seed: int = 0, **kwargs: Any) -> dict:
         """Build the dataset deterministically into `out_dir`; returns its JSON summary."""
@@ -67,6 +72,15 @@ class TaskIO:
         if self.test_sets is not None:
             return self.test_sets(data_dir)
         return [({}, self.load_split(data_dir, "test"))]
+
+    def input_noise(self, data_dir: Path) -> tuple[Callable[[SequenceSet, float, int], SequenceSet], str]:
+        """The input-noise hook for sweeps over SNR on `data_dir`'s splits and where it adds the noise
+        ('signal': the raw recording, before the features; 'features': the normalised model inputs)."""
+        if self.signal_noise is not None:
+            return self.signal_noise(Path(data_dir)), "signal"
+        from memgru.pipeline import perturb_split
+
+        return perturb_split, "features"
 
     dataset: str = ""
     """Folder name of the default built dataset under `<repo>/data/` (default: the task name)."""
@@ -129,7 +143,12 @@ def _audio() -> TaskIO:
     def read(path: Path, stats: dict) -> UserInput:
         inp = mod.read_user_audio(Path(path), stats["norm_stats"])
         info = {"window_starts_s": inp.window_starts_s, **_jsonable(inp.info)}
-        return UserInput(x=inp.windows, info=info, truth=inp.truth)
+        return UserInput(x=inp.windows, info=info, truth=inp.truth, waveform=inp.signal, stats=stats["norm_stats"])
+
+    def waveform_noise(data_dir: Path) -> Callable[[SequenceSet, float, int], SequenceSet]:
+        from memgru.tasks.audio_corpus import waveform_perturb
+
+        return waveform_perturb(data_dir)
 
     return TaskIO(
         name="audio",
@@ -137,6 +156,7 @@ def _audio() -> TaskIO:
         stats=lambda d: {"norm_stats": mod.load_stats(Path(d)).to_dict()},
         read_input=read,
         labels=tuple(mod.LABELS),
+        signal_noise=waveform_noise,
         dataset="audio-demo",
     )
 

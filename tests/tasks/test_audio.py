@@ -20,6 +20,7 @@ from memgru.tasks.audio import (
     FeatureCache,
     FeatureConfig,
     NormStats,
+    add_white_noise,
     clip_windows,
     compute_features,
     decode_audio,
@@ -29,6 +30,8 @@ from memgru.tasks.audio import (
     load_stats,
     load_urbansound8k,
     mel_filterbank,
+    noisy_clip_features,
+    noisy_windows,
     read_audio_file,
     read_user_audio,
     save_splits,
@@ -39,6 +42,7 @@ from memgru.tasks.audio_corpus import (
     REAL_SOURCES,
     VIRTUAL_SPLIT,
     check_split_integrity,
+    corpus_waveforms,
     mix_background,
     virtual_sources,
 )
@@ -327,6 +331,50 @@ def test_sequence_set_written_by_save_splits_has_metadata(tmp_path: Path) -> Non
     assert got.meta["source_id"].tolist() == ["r1", "r1", "r2"] and got.x.shape == (3, 173, 64)
     with pytest.raises(MemgruError, match="split must be"):
         load_split(tmp_path, "dev")
+
+
+# ---------------------------------------------------------------- input noise on the waveform (Table 3)
+
+
+def test_white_noise_hits_the_requested_snr_and_is_seeded() -> None:
+    x = _tone(4.0, SAMPLE_RATE)
+    for snr_db in (-10.0, 0.0, 10.0):
+        noisy = add_white_noise(x, snr_db, np.random.default_rng(0))
+        noise = noisy.astype(np.float64) - x
+        measured = 10 * np.log10(np.mean(x.astype(np.float64) ** 2) / np.mean(noise**2))
+        assert measured == pytest.approx(snr_db, abs=0.05)
+        assert abs(np.mean(noise)) < 0.01 * np.std(noise)  # zero-mean white noise
+    again = add_white_noise(x, 0.0, np.random.default_rng(3))
+    assert np.array_equal(add_white_noise(x, 0.0, np.random.default_rng(3)), again)
+    assert not np.any(add_white_noise(np.zeros(100, np.float32), 0.0, np.random.default_rng(0)))
+
+
+def test_noisy_windows_go_through_the_feature_pipeline() -> None:
+    x = _tone(9.0, SAMPLE_RATE) * np.linspace(0.2, 1.0, int(9.0 * SAMPLE_RATE), dtype=np.float32)
+    stats = _stats()
+    clean = stats.apply(compute_features(clip_windows(x), stats.config))
+    assert np.allclose(noisy_windows(x, 200.0, 0, stats), clean, atol=1e-3)  # inaudible noise: same input
+    low = noisy_windows(x, -5.0, 0, stats.to_dict())
+    assert low.shape == clean.shape == (4, 173, 64)  # 9 s: windows at 0, 2, 4 and 5 s
+    assert np.abs(low - clean).mean() > 0.2  # white noise fills the empty mel bands
+    assert np.array_equal(low, noisy_windows(x, -5.0, 0, stats))
+    assert not np.array_equal(low, noisy_windows(x, -5.0, 1, stats))
+
+
+def test_clip_noise_is_keyed_by_clip_not_by_position() -> None:
+    rng = np.random.default_rng(5)
+    clips = (rng.standard_normal((3, CLIP_SAMPLES)) * 0.1).astype(np.float32)
+    stats = _stats()
+    whole = noisy_clip_features(clips, 0.0, 7, stats, ids=np.array([10, 11, 12]))
+    part = noisy_clip_features(clips[[2]], 0.0, 7, stats, ids=np.array([12]))
+    assert np.array_equal(whole[2], part[0])
+    assert not np.array_equal(whole[0], noisy_clip_features(clips[[0]], 0.0, 7, stats)[0])  # ids default 0..N-1
+
+
+def test_corpus_waveforms_refuse_a_folder_that_is_not_a_demo_corpus(tmp_path: Path) -> None:
+    data = SequenceSet(np.zeros((1, 173, 64), np.float32), np.array([0]), pd.DataFrame({"clip_id": ["x"]}))
+    with pytest.raises(MemgruError, match="not a built demo corpus"):
+        corpus_waveforms(tmp_path, data)
 
 
 # ---------------------------------------------------------------- committed samples
