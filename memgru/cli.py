@@ -232,6 +232,8 @@ def cmd_evaluate(args: argparse.Namespace) -> dict[str, Any]:
     from memgru.pipeline import evaluate_sets, load_calibration
     from memgru.tasks.io import task_io
 
+    if args.act_percentile is None:
+        args.act_percentile = task_spec(args.task).act_percentile
     if not 50.0 < args.act_percentile <= 100.0:
         raise MemgruError(f"--act-percentile must be in (50, 100], got {args.act_percentile}")
     if args.out and Path(args.out).is_dir():
@@ -325,7 +327,7 @@ def cmd_plan(args: argparse.Namespace) -> dict[str, Any]:
     output_folder(out.resolve().parent)
     constraints = PlanConstraints(
         max_states=args.max_states, max_slices=args.max_slices, dac_bits=args.dac_bits, adc_bits=args.adc_bits,
-        activation_circuit=args.circuit, lut_bits=args.lut_bits,
+        activation_circuit=args.circuit, lut_bits=args.lut_bits, act_percentile=task_spec(args.task).act_percentile,
     )
     report = plan_task(args.task, args.checkpoint, args.data_dir, args.tolerance, constraints, args.sigma,
                        args.seeds, args.limit, args.qat_epochs, progress=None if args.json else print)
@@ -401,8 +403,9 @@ def _parser() -> _Parser:
     p.add_argument("--adc-bits", type=_bits, default=None, help="ADC bits (overrides the preset)")
     p.add_argument("--seed", type=_seed, default=0, help="first device seed")
     p.add_argument("--seeds", type=_positive_int, default=1, help="device seeds per setting")
-    p.add_argument("--act-percentile", type=float, default=100.0,
-                   help="calibrate activation ranges on [100-p, p] percentiles (100 = min/max)")
+    p.add_argument("--act-percentile", type=float, default=None,
+                   help="calibrate activation ranges on [100-p, p] percentiles (100 = min/max; default: the "
+                        "task's, 99.99 for trajectory, 100 for audio and soc)")
     p.add_argument("--out", help="also write the rows as CSV")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(run=cmd_evaluate, show=_print_evaluate, sigma=None)

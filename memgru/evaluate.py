@@ -100,6 +100,7 @@ def sweep(
         chip = chip_model(model, b, a, sigma, seed, calibration, device, act_percentile, g)
         rows.append({
             "weight_bits": b, "act_bits": a, **({} if gate_bits is None else {"gate_bits": g or FLOAT_BITS}),
+            **({} if act_percentile >= 100 or a >= FLOAT_BITS else {"act_percentile": act_percentile}),
             "sigma": sigma, "snr_db": snr, "seed": seed,
             name: metric(kind, predict(chip, split.x), split.y), "n": len(split),
             "seconds": time.perf_counter() - start,

@@ -32,6 +32,7 @@ from memgru.errors import MemgruError
 from memgru.pipeline import deployed_model, evaluate_sets, load_calibration, plain_copy, subset
 from memgru.tasks.common import SequenceSet
 from memgru.tasks.io import task_io
+from memgru.tasks.registry import task_spec
 from memgru.train import finetune_config, predict, train_model
 
 PAPER_BITS = (2, 3, 4, 5, 6, 7, 8, 16, FLOAT_BITS)
@@ -117,7 +118,8 @@ def run_experiment(
     """
     if gate_bits is not None and name in ("families", "unusual"):
         raise MemgruError(f"--gate-bits applies to the bits, sigma and snr experiments, not {name}")
-    acts = {"act_bits": act_bits, **({} if gate_bits is None else {"gate_bits": gate_bits})}
+    acts = {"act_bits": act_bits, "act_percentile": task_spec(task).act_percentile,
+            **({} if gate_bits is None else {"gate_bits": gate_bits})}
     io = task_io(task)
     data_dir = io.data_dir(data_dir)
     sets = [(group, subset(data, limit)) for group, data in io.evaluation_sets(data_dir)]

@@ -36,7 +36,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -81,6 +81,9 @@ class PlanConstraints:
     """Address (and word) width of the sigmoid/tanh look-up table [bits]."""
     allow_float: bool = False
     """Allow float (32-bit) slots: a simulation reference, not a chip (needs `max_states` >= 2^16)."""
+    act_percentile: float = 100.0
+    """Activation range calibration of every planned chip (`QuantConfig.act_percentile`; the CLI passes the
+    task's `TaskSpec.act_percentile`)."""
 
     def __post_init__(self) -> None:
         if isinstance(self.max_states, bool) or not isinstance(self.max_states, int) or self.max_states < 2:
@@ -89,6 +92,7 @@ class PlanConstraints:
             raise MemgruError(f"max slices must be an integer >= 1, got {self.max_slices!r}")
         for name in ("dac_bits", "adc_bits", "lut_bits"):
             QuantConfig(act_bits=getattr(self, name))  # same range check: 2..16 or 32
+        QuantConfig(act_percentile=self.act_percentile)  # same range check: (50, 100]
         if self.activation_circuit not in ("lut", "pwl"):
             raise MemgruError(f"activation_circuit must be 'lut' or 'pwl', got {self.activation_circuit!r}")
 
@@ -221,7 +225,8 @@ def planned_model(
     sigma: float = 0.0, seed: int = 0,
 ) -> nn.Module:
     """`model` programmed with the mixed-precision `plan` at variation `sigma`, calibrated, in eval mode."""
-    chip = convert(model, BASE_QUANT, constraints.device(sigma), seed)
+    chip = convert(model, replace(BASE_QUANT, act_percentile=constraints.act_percentile), constraints.device(sigma),
+                   seed)
     apply_plan(chip, plan)
     calib = torch.as_tensor(calibration, dtype=torch.float32)
     return calibrate(chip, [calib[i : i + 256] for i in range(0, len(calib), 256)]).eval()

@@ -91,6 +91,8 @@ def _precision(rows: pd.DataFrame) -> tuple[str, int | None, int | None]:
     gate = gates[0] if len(gates) == 1 else None
     if gate is not None:
         text += f", {gate}-bit gate outputs"
+    if "act_percentile" in rows and quantized["act_percentile"].notna().any():
+        text += f" (ranges: {float(quantized['act_percentile'].dropna().iloc[0]):g}th percentile)"
     return text, acts[0] if len(acts) == 1 else None, gate
 
 

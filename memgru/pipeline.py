@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from memgru.checkpoint import load_checkpoint, save_checkpoint
+from memgru.checkpoint import load_checkpoint, read_config, save_checkpoint
 from memgru.config import FLOAT_BITS, DeviceConfig, ExperimentConfig, ModelConfig, TrainConfig
 from memgru.errors import MemgruError
 from memgru.evaluate import Perturb, chip_model, sweep
@@ -169,16 +169,24 @@ def perturb_split(data: SequenceSet, snr_db: float, seed: int) -> SequenceSet:
     return SequenceSet(input_noise(data.x, snr_db, seed), data.y, data.meta)
 
 
+def task_act_percentile(folder: Path | str) -> float:
+    """How chips of the checkpoint in `folder` calibrate activation ranges: its task's
+    `TaskSpec.act_percentile` (100 = min/max)."""
+    return task_spec(str(read_config(folder)["task"])).act_percentile
+
+
 def deployed_model(
     model: nn.Module, folder: Path, weight_bits: int, act_bits: int, sigma: float, seed: int,
-    device: DeviceConfig | None = None, gate_bits: int | None = None,
+    device: DeviceConfig | None = None, gate_bits: int | None = None, act_percentile: float | None = None,
 ) -> nn.Module:
     """The checkpoint's model as evaluated: float as is, else programmed and calibrated on its calibration set
-    (`gate_bits`: the gate outputs' own precision, see `QuantConfig.gate_bits`)."""
+    (`gate_bits`: the gate outputs' own precision, see `QuantConfig.gate_bits`; `act_percentile`: activation
+    range calibration, default the task's, see `task_act_percentile`)."""
     if weight_bits >= FLOAT_BITS and act_bits >= FLOAT_BITS and sigma == 0 and device is None:
         return model.eval()
+    percentile = task_act_percentile(folder) if act_percentile is None else act_percentile
     return chip_model(model, weight_bits, act_bits, sigma, seed, load_calibration(folder), device,
-                      gate_bits=gate_bits)
+                      act_percentile=percentile, gate_bits=gate_bits)
 
 
 def input_stats(config: dict[str, Any], folder: Path | str) -> dict[str, Any]:

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from memgru.checkpoint import load_checkpoint
 from memgru.config import ExperimentConfig, ModelConfig, TrainConfig
 from memgru.errors import MemgruError
 from memgru.experiments import run_experiment
@@ -86,11 +87,34 @@ def test_predict_file_float_and_crossbar(task_folder):
     assert noisy["probabilities"] != result["probabilities"] and noisy["weight_bits"] == 2
 
 
+def test_chips_calibrate_activation_ranges_as_their_task_says(task_folder):
+    from memgru.layers import crossbar_layers
+    from memgru.pipeline import deployed_model
+    from memgru.quant import ActivationQuantizer
+    from memgru.tasks.registry import TRAJECTORY_ACT_PERCENTILE, task_spec
+
+    assert task_spec("trajectory").act_percentile == TRAJECTORY_ACT_PERCENTILE < 100
+    assert task_spec("audio").act_percentile == task_spec("soc").act_percentile == 100
+    root, _, _ = task_folder
+    folder = root / "pretrained" / "trajectory"
+    model, _ = load_checkpoint(folder, task="trajectory")
+
+    def percentiles(chip) -> set[float]:
+        return {q.percentile for layer in crossbar_layers(chip).values() for q in layer.modules()
+                if isinstance(q, ActivationQuantizer) and q.enabled and not q.fixed}
+
+    assert percentiles(deployed_model(model, folder, 6, 8, 0.0, 0)) == {TRAJECTORY_ACT_PERCENTILE}
+    assert percentiles(deployed_model(model, folder, 6, 8, 0.0, 0, act_percentile=100.0)) == {100.0}
+
+
 def test_experiments_and_model_card(task_folder, monkeypatch):
     root, data, _ = task_folder
     folder = root / "pretrained" / "trajectory"
     bits = run_experiment("trajectory", "bits", folder, data, bits=[4, 32], qat_epochs=1)
     assert set(bits["method"]) == {"ptq", "qat"} and len(bits) == 3
+    quantized = bits[bits["weight_bits"] < 32]  # trajectory chips calibrate on percentiles, and say so
+    assert set(quantized["act_percentile"]) == {99.99}
+    assert bits.loc[bits["weight_bits"] >= 32, "act_percentile"].isna().all()
     sigma = run_experiment("trajectory", "sigma", folder, data, sigmas=[0.0, 0.2], seeds=2, limit=20)
     assert set(sigma["training"]) == {"float", "noise"} and len(sigma) == 8 and set(sigma["n"]) == {20}
     families = run_experiment("trajectory", "families", folder, data)
@@ -105,6 +129,7 @@ def test_experiments_and_model_card(task_folder, monkeypatch):
     monkeypatch.setenv("MEMGRU_RESULTS_DIR", str(results))
     card = model_card("trajectory")
     assert "PTQ vs QAT" in card and "| method | 4 | float |" in card
+    assert "8-bit activations (ranges: 99.99th percentile)" in card
     assert "python -m memgru experiment --task trajectory --name sigma" in card and "± " in card
     assert "python -m memgru train --task trajectory --runs noise" in card
     assert "vs weight bits, 8-bit activations" in card and "--act-bits" not in card
@@ -120,15 +145,16 @@ def test_experiments_and_model_card(task_folder, monkeypatch):
     bits.query("method == 'ptq'").drop(columns="method").assign(act_bits=12).to_csv(
         results / "trajectory_bits_a12.csv", index=False)
     card = model_card("trajectory")
-    assert "(6-bit weights, 10-bit activations)" in card and "--name sigma --act-bits 10 --seeds 1`" in card
+    assert "(6-bit weights, 10-bit activations (ranges: 99.99th percentile))" in card
+    assert "--name sigma --act-bits 10 --seeds 1`" in card
     assert "--name snr --gate-bits 12`" in card
-    assert "## Metric (accuracy, %) vs weight bits, 12-bit activations, ideal device: PTQ" in card
+    assert "## Metric (accuracy, %) vs weight bits, 12-bit activations (ranges: 99.99th percentile), ideal device: PTQ" in card
     assert "--bits 4,32 --act-bits 12 --out results/trajectory_bits_a12.csv" in card
     ptq = bits.query("method == 'ptq'").drop(columns="method")
     ptq.assign(gate_bits=ptq["weight_bits"].map(lambda b: 32 if b >= 32 else 10)).to_csv(
         results / "trajectory_bits_a8_g10.csv", index=False)
     card = model_card("trajectory")
-    assert "vs weight bits, 8-bit activations, 10-bit gate outputs, ideal device: PTQ" in card
+    assert "vs weight bits, 8-bit activations, 10-bit gate outputs (ranges: 99.99th percentile), ideal device: PTQ" in card
     assert "--act-bits 8 --gate-bits 10 --out results/trajectory_bits_a8_g10.csv" in card
 
 
