@@ -160,4 +160,5 @@ def run_experiment(
                           for setting, chip in _four_chips(task, folder, float_model, act_bits)], ignore_index=True)
     else:
         raise ValueError(f"unknown experiment {name!r}")
-    return rows.assign(task=task)
+    rows = rows.assign(task=task)
+    return rows if limit is None else rows.assign(limit=limit)  # so the table's command can be given in full

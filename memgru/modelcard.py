@@ -270,6 +270,8 @@ def model_card(task: str) -> str:
         flag += "" if gate_bits is None else f" --gate-bits {gate_bits}"
         if name == "sigma" and rows["seed"].nunique() != 5:  # the command's default is 5 device seeds
             flag += f" --seeds {rows['seed'].nunique()}"
+        if "limit" in rows:
+            flag += f" --limit {int(rows['limit'].iloc[0])}"
         noise_on = (NOISE_ON.get(str(rows["noise_on"].iloc[0]), "the model inputs") if "noise_on" in rows
                     else NOISE_ON["features"])
         heading = title.format(act=act, noise_on=noise_on)

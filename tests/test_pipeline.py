@@ -146,15 +146,16 @@ def test_experiments_and_model_card(task_folder, monkeypatch):
         results / "trajectory_bits_a12.csv", index=False)
     card = model_card("trajectory")
     assert "(6-bit weights, 10-bit activations (ranges: 99.99th percentile))" in card
-    assert "--name sigma --act-bits 10 --seeds 1`" in card
-    assert "--name snr --gate-bits 12`" in card
-    assert "## Metric (accuracy, %) vs weight bits, 12-bit activations (ranges: 99.99th percentile), ideal device: PTQ" in card
+    assert "--name sigma --act-bits 10 --seeds 1 --limit 20`" in card
+    assert "--name snr --gate-bits 12 --limit 20`" in card
+    assert ("## Metric (accuracy, %) vs weight bits, 12-bit activations (ranges: 99.99th percentile), ideal device: "
+            "PTQ") in card
     assert "--bits 4,32 --act-bits 12 --out results/trajectory_bits_a12.csv" in card
     ptq = bits.query("method == 'ptq'").drop(columns="method")
     ptq.assign(gate_bits=ptq["weight_bits"].map(lambda b: 32 if b >= 32 else 10)).to_csv(
         results / "trajectory_bits_a8_g10.csv", index=False)
     card = model_card("trajectory")
-    assert "vs weight bits, 8-bit activations, 10-bit gate outputs (ranges: 99.99th percentile), ideal device: PTQ" in card
+    assert "8-bit activations, 10-bit gate outputs (ranges: 99.99th percentile), ideal device: PTQ" in card
     assert "--act-bits 8 --gate-bits 10 --out results/trajectory_bits_a8_g10.csv" in card
 
 
