@@ -81,6 +81,11 @@ NOISE_ON = {
 """What the `noise_on` column of an SNR table means, for the card's heading."""
 
 
+def _ranges_note(percentile: float) -> str:
+    """', activation ranges at the 99.99th percentile' for a percentile calibration, '' for min/max."""
+    return "" if percentile >= 100 else f", activation ranges at the {percentile:g}th percentile"
+
+
 def _precision(rows: pd.DataFrame) -> tuple[str, int | None, int | None]:
     """The activation precision of a results table's quantized rows: (text such as '8-bit activations,
     10-bit gate outputs', the one act_bits value or None, the one gate_bits value or None)."""
@@ -168,7 +173,8 @@ def _baseline_section(task: str, value: str, unit: str) -> list[str]:
     table = rows.pivot_table(index="model", columns="bits", values=value, aggfunc="mean", sort=False)
     table.insert(0, "parameters", [params.get(m) for m in table.index])
     cnn_model = read_config(cnn_cfg)["model"]
-    return ["", f"## GRU vs Dilated-Convolution baseline ({unit}, post-training quantization, 8-bit activations)", "",
+    return ["", f"## GRU vs Dilated-Convolution baseline ({unit}, post-training quantization, 8-bit activations"
+            f"{_ranges_note(task_spec(task).act_percentile)})", "",
             f"Same features, split, quantizers and ideal device; the baseline is a {cnn_model['layers']}-block "
             f"dilated CNN with {cnn_model['hidden']} channels (Chen et al. 2019, the paper's reference [15]), "
             f"trained by `python -m memgru train --task {task} --config configs/{task}_dcnn.json --out "
@@ -200,7 +206,8 @@ def _plan_section(task: str, float_sha256: str | None) -> list[str]:
             f"found within {tol} of float on {report.get('val_sequences')} validation sequences (what the "
             f"uniform W6/A8 model loses), {report['constraints']['max_states']} states per device, at most "
             f"{report['constraints']['max_slices']} device pairs per weight, {report['constraints']['dac_bits']}-bit "
-            f"DAC, {report['constraints']['lut_bits']}-bit sigmoid/tanh tables; each model fine-tuned "
+            f"DAC, {report['constraints']['lut_bits']}-bit sigmoid/tanh tables"
+            f"{_ranges_note(report['constraints'].get('act_percentile', 100.0))}; each model fine-tuned "
             f"{report.get('qat_epochs')} QAT epochs (`_qat`) or not (`_ptq`).", "",
             markdown_table(bits), "", markdown_table(cost), "", markdown_table(metrics)]
 
