@@ -7,8 +7,7 @@ import streamlit as st
 from memgru.errors import MemgruError
 from memgru.plots import probability_bars, probability_table, spectrogram_figure, waveform_figure
 from memgru.tasks.audio import SAMPLE_RATE, FeatureConfig
-from ui.cache import predictions, require_checkpoint
-from ui.controls import sidebar
+from ui.cache import predictions, task_page
 from ui.figures import show_figure
 from ui.inputs import audio_signal, choose_input, log_mel, read_or_stop
 
@@ -21,14 +20,11 @@ def sample_label(name: str) -> str:
                       for i, part in enumerate(name.rsplit(".", 1)[0].split("__")))
 
 
-st.set_page_config(page_title="memgru · audio", layout="wide")
-settings = sidebar()
-st.title("Urban sound classification")
-st.caption("A GRU classifies 4-s windows of log-mel features into the 10 UrbanSound8K classes (longer sounds: "
-           "windows every 2 s, probabilities averaged). The float model and the same weights programmed on the "
-           "crossbars at the sidebar's setting judge the same input.")
-
-ckpt, config = require_checkpoint("audio", "audio")
+settings, ckpt, config = task_page(
+    "audio", "audio", "audio", "Urban sound classification",
+    "A GRU classifies 4-s windows of log-mel features into the 10 UrbanSound8K classes (longer sounds: "
+    "windows every 2 s, probabilities averaged). The float model and the same weights programmed on the "
+    "crossbars at the sidebar's setting judge the same input.")
 stats = config["extra"]["stats"]
 
 item = choose_input("audio", AUDIO_TYPES, "a", record=True, format_sample=sample_label,

@@ -6,22 +6,18 @@ import streamlit as st
 from memgru.errors import MemgruError
 from memgru.plots import altitude_figure, probability_bars, probability_table, track_figure, track_table
 from memgru.tasks.trajectory import USER_COLUMNS
-from ui.cache import predictions, require_checkpoint
-from ui.controls import sidebar
+from ui.cache import predictions, task_page
 from ui.figures import show_figure
 from ui.inputs import SAMPLE, choose_input, read_or_stop, samples, track_reports
 
 VERDICTS = {"true": "real track", "false": "false track"}  # what each class means
 SAMPLE_TRUTH = {"real": "true", "false": "false"}  # samples.csv `truth` -> class label
 
-st.set_page_config(page_title="memgru · trajectory", layout="wide")
-settings = sidebar()
-st.title("Flight trajectory verification")
-st.caption("A GRU reads 320-s windows of an ADS-B track (10-s steps: speed, turn and climb rates as reported and "
-           "as derived from the positions, and their residuals) and says whether the track is real or false "
-           "(spoofed, replayed, spliced…); a file's verdict averages its windows.")
-
-ckpt, config = require_checkpoint("trajectory", "trajectory")
+settings, ckpt, config = task_page(
+    "trajectory", "trajectory", "trajectory", "Flight trajectory verification",
+    "A GRU reads 320-s windows of an ADS-B track (10-s steps: speed, turn and climb rates as reported and "
+    "as derived from the positions, and their residuals) and says whether the track is real or false "
+    "(spoofed, replayed, spliced…); a file's verdict averages its windows.")
 
 catalogue = samples("trajectory").set_index("file")
 

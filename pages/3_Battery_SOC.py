@@ -6,8 +6,7 @@ import streamlit as st
 
 from memgru.errors import MemgruError
 from memgru.plots import soc_figure, soc_table
-from ui.cache import predictions, require_checkpoint
-from ui.controls import sidebar
+from ui.cache import predictions, task_page
 from ui.figures import show_figure
 from ui.inputs import choose_input, read_or_stop
 
@@ -18,15 +17,12 @@ def sample_label(name: str) -> str:
     return f"{match[1]} drive cycle at {match[2]} °C ambient" if match else name
 
 
-st.set_page_config(page_title="memgru · battery SOC", layout="wide")
-settings = sidebar()
-st.title("Battery state of charge")
-st.caption("A GRU reads a 1 Hz trace of current, voltage and temperature and estimates the state of charge at "
-           "every second of a whole drive cycle. The bundled traces are the held-out FUDS test recordings, with "
-           "the true SOC; an uploaded CSV needs `time_s`, `current_a` (+ = discharge), `voltage_v`, "
-           "`temperature_c` and optionally `soc`.")
-
-ckpt, config = require_checkpoint("soc", "SOC")
+settings, ckpt, config = task_page(
+    "soc", "SOC", "battery SOC", "Battery state of charge",
+    "A GRU reads a 1 Hz trace of current, voltage and temperature and estimates the state of charge at "
+    "every second of a whole drive cycle. The bundled traces are the held-out FUDS test recordings, with "
+    "the true SOC; an uploaded CSV needs `time_s`, `current_a` (+ = discharge), `voltage_v`, "
+    "`temperature_c` and optionally `soc`.")
 
 item = choose_input("soc", ["csv"], "soc", format_sample=sample_label,
                     upload_help="1 Hz or faster (resampled to 1 Hz); SOC in % or as a fraction.")

@@ -21,7 +21,7 @@ from memgru.models import build_model, count_parameters
 from memgru.pipeline import CALIBRATION_FILE, deployed_model, prediction
 from memgru.tasks.io import UserInput
 from memgru.tasks.registry import REPO_ROOT, load_task_model
-from ui.controls import Settings
+from ui.controls import Settings, sidebar
 from ui.sources import pretrained_root
 
 
@@ -187,3 +187,16 @@ def require_checkpoint(task: str, label: str) -> tuple[TaskCheckpoint, dict]:
         st.stop()
     (st.warning if ckpt.folder.name == "float" else st.caption)(f"Model: {ckpt.note}.")
     return ckpt, config
+
+
+def task_page(
+    task: str, label: str, page_title: str, title: str, caption: str
+) -> tuple[Settings, TaskCheckpoint, dict]:
+    """The frame every task page starts with: page config, the shared sidebar, title and caption, then the task's
+    checkpoint and config (or a clear message and the end of the page run, see `require_checkpoint`)."""
+    st.set_page_config(page_title=f"memgru · {page_title}", layout="wide")
+    settings = sidebar()
+    st.title(title)
+    st.caption(caption)
+    ckpt, config = require_checkpoint(task, label)
+    return settings, ckpt, config
