@@ -264,8 +264,9 @@ def curve_table(rows: pd.DataFrame, x: str) -> pd.DataFrame:
     """Mean, std and seed count of the metric per setting, one curve per combination of the other settings.
 
     Settings are every column except the metric and the repetition columns (`OUTCOME_COLUMNS`); only
-    those that vary become the `series` label. For `x='weight_bits'` activation bits are not a series
-    key, so the float reference (weight bits 32, float activations) stays on its curve.
+    those that vary become the `series` label. For `x='weight_bits'` activation bits, gate-output bits and
+    the activation-range percentile are not series keys, so the float reference (weight bits 32, float
+    activations) stays on its curve.
     """
     if x not in AXIS_LABELS:
         raise MemgruError(f"unknown axis {x!r}; choose from {', '.join(AXIS_LABELS)}")
@@ -276,8 +277,8 @@ def curve_table(rows: pd.DataFrame, x: str) -> pd.DataFrame:
     if data.empty:
         raise MemgruError(f"no results with a value for {AXIS_LABELS[x]}")
     keys = [c for c in data.columns if c not in OUTCOME_COLUMNS and c != x]
-    if x == "weight_bits" and "act_bits" in keys:
-        keys.remove("act_bits")
+    if x == "weight_bits":  # activation settings follow the weights' precision (float rows have none)
+        keys = [k for k in keys if k not in ("act_bits", "gate_bits", "act_percentile")]
     data[keys] = data[keys].astype(object).where(data[keys].notna(), "off")
     varying = [k for k in keys if data[k].nunique() > 1]
     grouped = data.groupby([*keys, x], sort=True)[value].agg(["mean", "std", "count"]).reset_index()

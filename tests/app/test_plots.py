@@ -148,6 +148,9 @@ def test_curve_table_averages_seeds_and_joins_the_float_reference():
     assert fig.layout.shapes[0].x0 == "float"
     by_sigma = curve_table(rows, "sigma")
     assert set(by_sigma["series"]) == {"weight_bits=4, act_bits=8", "weight_bits=32, act_bits=32"}
+    # a percentile calibration or a gate precision only exists on quantized rows: the float reference joins anyway
+    marked = rows.assign(act_percentile=[99.99, 99.99, np.nan, 99.99, 99.99], gate_bits=[10, 10, 32, 10, 10])
+    assert curve_table(marked, "weight_bits").equals(table)
     with pytest.raises(MemgruError, match="no 'snr_db'"):
         curve_table(rows.drop(columns="snr_db"), "snr_db")
     with pytest.raises(MemgruError, match="no results with a value"):
