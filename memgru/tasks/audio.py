@@ -497,19 +497,24 @@ def read_user_audio(
     """Validate and featurise a user's audio file for `predict` (size checked before decoding).
 
     `stats` (a NormStats or its dict form from the checkpoint) fixes the feature config and normalisation.
-    With `keep_signal` the decoded recording is kept too (`AudioInput.signal`, for input noise).
+    With `keep_signal` the decoded recording is kept too (`AudioInput.signal`, for input noise); without it,
+    a `cache` (e.g. a disk-backed FeatureCache) serves files it has featurised before.
     """
     stats = stats if isinstance(stats, NormStats) else NormStats.from_dict(stats)
     path = Path(path)
     data = read_bytes_checked(path, max_bytes=max_bytes)
-    feats, info = (cache or FeatureCache(max_items=1)).featurise(data, stats.config, name=path.name)
+    if keep_signal or cache is None:  # decode once; the features of one file need no cache
+        signal, info = decode_audio(data, name=path.name)
+        feats = compute_features(clip_windows(signal), stats.config)
+    else:
+        feats, info = cache.featurise(data, stats.config, name=path.name)
     last = max(0.0, info.duration_s - CLIP_SECONDS)
     return AudioInput(
         windows=stats.apply(feats),
         window_starts_s=[round(min(i * WINDOW_HOP_S, last), 3) for i in range(len(feats))],
         info=info,
         truth=label_from_filename(path.name),
-        signal=decode_audio(data, name=path.name)[0] if keep_signal else None,
+        signal=signal if keep_signal else None,
     )
 
 
