@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from streamlit.testing.v1 import AppTest
 
 from memgru.checkpoint import save_checkpoint
 from memgru.config import ModelConfig
@@ -41,6 +42,17 @@ TINY_TASKS = {
                               hidden=8, layers=1, dropout=0.0),
 }
 """Tiny task-page architectures with the real tasks' inputs and outputs."""
+
+
+def run_page(page: str, **state) -> AppTest:
+    """Run the app page `page` (path from the repository root) once with session `state` preset; asserts it
+    raised nothing. Shared by the AppTest modules (`from .conftest import run_page`)."""
+    at = AppTest.from_file(str(APP_ROOT / page), default_timeout=120)
+    for key, value in state.items():
+        at.session_state[key] = value
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
 
 
 @pytest.fixture

@@ -18,20 +18,12 @@ from memgru.config import ModelConfig
 from memgru.models import build_model, count_parameters
 from memgru.tasks.registry import task_spec
 
+from .conftest import run_page as run
+
 APP_ROOT = Path(__file__).resolve().parents[2]
 
 HOME, CROSSBAR = "app.py", "pages/4_Crossbar.py"
 QUANT, TRAINING = "pages/5_Quantization_and_robustness.py", "pages/6_Training.py"
-
-
-def run(page: str, **state) -> AppTest:
-    """Run `page` once with session `state` preset; asserts it raised nothing."""
-    at = AppTest.from_file(str(APP_ROOT / page), default_timeout=90)
-    for key, value in state.items():
-        at.session_state[key] = value
-    at.run()
-    assert not at.exception, [e.message for e in at.exception]
-    return at
 
 
 def figure(at: AppTest, index: int = 0) -> dict:

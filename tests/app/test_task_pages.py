@@ -17,19 +17,11 @@ from streamlit.testing.v1 import AppTest
 from memgru.tasks.audio import LABELS
 from ui.inputs import SAMPLE, UPLOAD
 
+from .conftest import run_page as run
+
 APP_ROOT = Path(__file__).resolve().parents[2]
 AUDIO, TRAJECTORY, SOC = "pages/1_Audio.py", "pages/2_Trajectory.py", "pages/3_Battery_SOC.py"
 REAL_TRAJECTORY = APP_ROOT / "pretrained" / "trajectory"
-
-
-def run(page: str, **state) -> AppTest:
-    """Run `page` once with session `state` preset; asserts it raised nothing."""
-    at = AppTest.from_file(str(APP_ROOT / page), default_timeout=120)
-    for key, value in state.items():
-        at.session_state[key] = value
-    at.run()
-    assert not at.exception, [e.message for e in at.exception]
-    return at
 
 
 def figure(at: AppTest, key: str) -> dict:
