@@ -52,7 +52,12 @@ def chip_model(
     """
     base = device or DeviceConfig.ideal()
     quant = QuantConfig(weight_bits=weight_bits, act_bits=act_bits, act_percentile=act_percentile, gate_bits=gate_bits)
-    chip = convert(model, quant, base.replace(prog_sigma=sigma), seed)
+    return calibrated(convert(model, quant, base.replace(prog_sigma=sigma), seed), calibration)
+
+
+def calibrated(chip: nn.Module, calibration: np.ndarray | torch.Tensor) -> nn.Module:
+    """`chip` (a converted model) calibrated on the sequences `calibration` [N, T, F] in batches of 256,
+    in eval mode."""
     calib = torch.as_tensor(calibration, dtype=torch.float32)
     return calibrate(chip, [calib[i : i + 256] for i in range(0, len(calib), 256)]).eval()
 

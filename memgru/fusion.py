@@ -41,13 +41,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import torch
 from torch import nn
 
 from memgru.config import FLOAT_BITS, DeviceConfig, QuantConfig, TrainConfig
 from memgru.crossbar import slices_needed
 from memgru.errors import MemgruError
-from memgru.layers import CrossbarGRU, CrossbarLinear, calibrate, convert, crossbar_layers
+from memgru.evaluate import calibrated
+from memgru.layers import CrossbarGRU, CrossbarLinear, convert, crossbar_layers
 from memgru.tasks.common import SequenceSet
 from memgru.train import finetune_config, metric, predict, task_kind, train_model
 
@@ -227,9 +227,7 @@ def planned_model(
     """`model` programmed with the mixed-precision `plan` at variation `sigma`, calibrated, in eval mode."""
     chip = convert(model, replace(BASE_QUANT, act_percentile=constraints.act_percentile), constraints.device(sigma),
                    seed)
-    apply_plan(chip, plan)
-    calib = torch.as_tensor(calibration, dtype=torch.float32)
-    return calibrate(chip, [calib[i : i + 256] for i in range(0, len(calib), 256)]).eval()
+    return calibrated(apply_plan(chip, plan), calibration)
 
 
 def uniform_plan(all_slots: Sequence[Slot], weight_bits: int, act_bits: int) -> dict[str, int]:

@@ -146,7 +146,7 @@ def _detectable_table(rows: pd.DataFrame, value: str) -> str:
         s = strong[(strong["training"] == training) & (strong["weight_bits"] == bits)]
         n_real, ok_real = r["n"].sum(), (r[value] * r["n"]).sum() / 100
         caught = (s[value] * s["n"]).sum() / 100
-        overall = 100 * (every[value] * every["n"]).sum() / 100 / every["n"].sum()
+        overall = (every[value] * every["n"]).sum() / every["n"].sum()
         lines.append(f"| {training}-trained, {'float' if bits >= 32 else f'{bits}-bit'} | {overall:.2f} | "
                      f"{100 - 100 * ok_real / n_real:.2f} | {100 * caught / s['n'].sum():.2f} | "
                      f"{100 * (ok_real + caught) / (n_real + s['n'].sum()):.2f} |")

@@ -9,7 +9,7 @@ from memgru.plots import probability_bars, probability_table, spectrogram_figure
 from memgru.tasks.audio import SAMPLE_RATE, FeatureConfig
 from ui.cache import predictions, task_page
 from ui.figures import show_figure
-from ui.inputs import audio_signal, choose_input, log_mel, read_or_stop
+from ui.inputs import choose_input, log_mel, read_or_stop
 
 AUDIO_TYPES = ["wav", "flac", "ogg", "mp3"]
 
@@ -58,7 +58,7 @@ show_figure(probability_bars(table, f"class probabilities · {settings.label()}"
 
 st.caption(f"{item.name}: {info['duration_s']:.2f} s, {info['sample_rate']} Hz, {info['channels']} channel(s); "
            f"{result['float']['windows']} window(s) of 4 s.")
-signal = audio_signal(item)
+signal = user.waveform  # decoded once, by the reader
 left, right = st.columns(2)
 with left:
     wave_table = lambda: pd.DataFrame({"time_s": np.arange(len(signal)) / SAMPLE_RATE,  # noqa: E731
@@ -73,7 +73,7 @@ with right:
                                   format_func=lambda i: f"{starts[i]:g}–{starts[i] + 4:g} s")
     feature_config = stats["norm_stats"]["feature_config"]
     cfg = FeatureConfig.from_dict(feature_config)
-    db = log_mel(item, window, feature_config)
+    db = log_mel(item, signal, window, feature_config)
     mel_table = lambda: pd.DataFrame(db, columns=[f"band_{b}" for b in range(db.shape[1])]).assign(  # noqa: E731
         time_s=starts[window] + np.arange(len(db)) * cfg.hop_length / SAMPLE_RATE)
     show_figure(spectrogram_figure(db, cfg.hop_length / SAMPLE_RATE, cfg.fmax, starts[window],

@@ -123,18 +123,6 @@ def read_or_stop(task: str, item: InputFile, stats: dict[str, Any]) -> UserInput
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def _audio_signal(key: str, name: str, _data: bytes) -> np.ndarray:
-    from memgru.tasks.audio import decode_audio
-
-    return decode_audio(_data, name=name)[0]
-
-
-def audio_signal(item: InputFile) -> np.ndarray:
-    """The decoded 22.05 kHz mono float32 signal of an audio input (cached per content)."""
-    return _audio_signal(item.key, item.name, _data=item.data)
-
-
-@st.cache_data(show_spinner=False, max_entries=16)
 def _track_reports(key: str, name: str, _data: bytes) -> pd.DataFrame:
     from memgru.tasks.trajectory import read_track_file
 
@@ -153,7 +141,8 @@ def _log_mel(key: str, window: int, feature_config: dict[str, Any], _signal: np.
     return compute_features(clip_windows(_signal)[window], FeatureConfig.from_dict(feature_config))[0]
 
 
-def log_mel(item: InputFile, window: int, feature_config: dict[str, Any]) -> np.ndarray:
-    """Raw (not normalised) log-mel features [frames, bands] in dB of one 4-s window of an audio input,
-    as the model's reader computes them (`feature_config` from the checkpoint's stats); cached."""
-    return _log_mel(item.key, window, feature_config, _signal=audio_signal(item))
+def log_mel(item: InputFile, signal: np.ndarray, window: int, feature_config: dict[str, Any]) -> np.ndarray:
+    """Raw (not normalised) log-mel features [frames, bands] in dB of one 4-s window of an audio input's decoded
+    `signal` (`UserInput.waveform`), as the model's reader computes them (`feature_config` from the checkpoint's
+    stats); cached per input and window."""
+    return _log_mel(item.key, window, feature_config, _signal=signal)

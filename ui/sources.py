@@ -27,7 +27,7 @@ from torch import nn
 from memgru.checkpoint import read_config
 from memgru.config import DeviceConfig
 from memgru.errors import MemgruError
-from memgru.pipeline import calibration_inputs, evaluate_sets, load_calibration, perturb_split
+from memgru.pipeline import calibration_inputs, evaluate_sets, load_calibration
 from memgru.plots import AXIS_LABELS, LOG_COLUMNS, metric_column
 from memgru.tasks.io import task_io
 from memgru.tasks.registry import pretrained_root, results_root, task_spec
@@ -171,11 +171,10 @@ def recompute(
         calibration = load_calibration(pretrained_root() / task)
     except MemgruError:
         calibration = calibration_inputs(io.load_split(folder, "val").x)
-    snrs = grid if axis == "snr_db" else [snr_db]
-    perturb = io.input_noise(folder)[0] if any(v is not None for v in snrs) else perturb_split
     return evaluate_sets(
-        model, io.evaluation_sets(folder), calibration, limit=limit, progress=progress, perturb=perturb,
+        model, io.evaluation_sets(folder), calibration, limit=limit, progress=progress,
+        perturb=io.input_noise(folder)[0],
         bits=grid if axis == "weight_bits" else [weight_bits], sigmas=grid if axis == "sigma" else [sigma],
-        snrs=snrs, seeds=seeds, act_bits=act_bits, device=device, gate_bits=gate_bits,
+        snrs=grid if axis == "snr_db" else [snr_db], seeds=seeds, act_bits=act_bits, device=device, gate_bits=gate_bits,
         act_percentile=task_spec(task).act_percentile,
     )

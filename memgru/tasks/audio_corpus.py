@@ -938,8 +938,7 @@ def waveform_perturb(data_dir: Path, *, cache_dir: Path = DEFAULT_CACHE
     subset gets the same noise per clip as the whole split) and featurises them like the corpus.
     """
     data_dir = Path(data_dir)
-    stats = NormStats.load(data_dir / STATS_FILE)
-    rebuilt: dict[tuple[str, ...], np.ndarray] = {}
+    rebuilt: dict[tuple[str, ...], np.ndarray] = {}  # nothing is read until the first call
 
     def perturb(data: SequenceSet, snr_db: float, seed: int) -> SequenceSet:
         key = tuple(data.meta["clip_id"]) if "clip_id" in data.meta else ()
@@ -947,6 +946,7 @@ def waveform_perturb(data_dir: Path, *, cache_dir: Path = DEFAULT_CACHE
             rebuilt.clear()
             rebuilt[key] = corpus_waveforms(data_dir, data, cache_dir=cache_dir)
         ids = data.meta["index"].to_numpy(np.int64) * len(LABELS) + np.asarray(data.y, np.int64)
+        stats = NormStats.load(data_dir / STATS_FILE)
         return SequenceSet(noisy_clip_features(rebuilt[key], snr_db, seed, stats, ids), data.y, data.meta)
 
     return perturb
