@@ -14,7 +14,15 @@ Example:
 
 from memgru.config import DeviceConfig, ExperimentConfig, ModelConfig, QuantConfig, TrainConfig
 from memgru.errors import MemgruError
-from memgru.layers import CrossbarGRU, CrossbarLinear, calibrate, convert, reprogram, set_weight_noise
+from memgru.layers import (
+    CrossbarGRU,
+    CrossbarLinear,
+    calibrate,
+    convert,
+    noisy_weights,
+    reprogram,
+    set_weight_noise,
+)
 
 __version__ = "0.1.0"
 
@@ -30,6 +38,7 @@ __all__ = [
     "__version__",
     "calibrate",
     "convert",
+    "noisy_weights",
     "reprogram",
     "set_weight_noise",
 ]

@@ -316,12 +316,19 @@ class TrainConfig(_JsonConfig):
     training sequences is run in chunks of this many steps, the hidden state carried from chunk to
     chunk (detached) and one optimizer step per chunk, so the model learns to track a whole recording
     without back-propagating through all of it (0 = off: one step per batch over whole sequences)."""
+    val_noise_draws: int = 3
+    """Noise runs (weight_noise > 0) keep the epoch with the best validation metric averaged over this many
+    fixed, seeded draws of the training weight noise (the same draws every epoch): the condition the run
+    trains for. 0 = select on the clean validation metric, as float runs always do."""
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:
             raise MemgruError("epochs and batch_size must be >= 1")
         if self.tbptt_steps < 0:
             raise MemgruError(f"tbptt_steps must be >= 0, got {self.tbptt_steps}")
+        if isinstance(self.val_noise_draws, bool) or not isinstance(self.val_noise_draws, int) \
+                or self.val_noise_draws < 0:
+            raise MemgruError(f"val_noise_draws must be an integer >= 0, got {self.val_noise_draws!r}")
         if not self.lr > 0:
             raise MemgruError(f"lr must be > 0, got {self.lr}")
         _check_fraction("weight_noise", self.weight_noise)

@@ -57,6 +57,7 @@ class _CrossbarBase(nn.Module):
         self._chip: dict[str, ProgrammedMatrix] = {}
         self._chip_key: tuple | None = None
         self._noise_gen = torch.Generator().manual_seed(self.seed + 104729)
+        self._noisy_eval: dict[str, torch.Tensor] | None = None
 
     def _matrices(self) -> dict[str, tuple[torch.Tensor, torch.Tensor | None]]:
         """Name -> (weight [out, in], bias or None) of every matrix this layer programs."""
@@ -98,8 +99,18 @@ class _CrossbarBase(nn.Module):
 
     def _train_weight(self, w: torch.Tensor, name: str) -> torch.Tensor:
         """QAT + weight-noise view of matrix `name`'s weight for the training forward (gradients reach `w`)."""
+        if self._noisy_eval is not None and name in self._noisy_eval:
+            return self._noisy_eval[name]
         wq = fake_quant_weight(w, self.matrix_quant(name).weight_bits, self.quant.per_channel)
-        return inject_weight_noise(wq, self.weight_noise, self._noise_gen)
+        noisy = inject_weight_noise(wq, self.weight_noise, self._noise_gen)
+        if self._noisy_eval is not None:
+            self._noisy_eval[name] = noisy
+        return noisy
+
+    @property
+    def _train_forward(self) -> bool:
+        """True when forward uses the training view of the weights (training mode, or inside `noisy_weights`)."""
+        return self.training or self._noisy_eval is not None
 
     def _quantizers(self) -> Iterator[ActivationQuantizer]:
         return (m for m in self.modules() if isinstance(m, ActivationQuantizer))
@@ -167,7 +178,7 @@ class CrossbarLinear(_CrossbarBase):
         """y [..., out] from x [..., in]."""
         if x.shape[-1] != self.in_features:
             raise MemgruError(f"CrossbarLinear expects {self.in_features} input features, got {x.shape[-1]}")
-        if self.training:
+        if self._train_forward:
             return F.linear(self.input_quant(x), self._train_weight(self.weight, "weight"), self.bias)
         if self.needs_calibration():
             with self.observing():
@@ -276,7 +287,7 @@ class CrossbarGRU(_CrossbarBase):
         x, h0, unbatched = self._check_input(input, hx)
         if h0 is None:
             h0 = torch.zeros(self.num_layers, x.shape[0], self.hidden_size, dtype=x.dtype)
-        if self.training:
+        if self._train_forward:
             out, h_n = self._run(x, h0, self._train_projections())
         else:
             if self.needs_calibration():
@@ -506,6 +517,25 @@ def set_weight_noise(model: nn.Module, eta: float) -> nn.Module:
     for layer in crossbar_layers(model).values():
         layer.weight_noise = float(eta)
     return model
+
+
+@contextmanager
+def noisy_weights(model: nn.Module, seed: int) -> Iterator[nn.Module]:
+    """Inside, `model` (crossbar layers, in eval mode) runs on one fixed, seeded draw of its training weight
+    noise (`set_weight_noise` η, after the QAT weight quantization) instead of the programmed chip: the condition
+    a noise-trained model trains for, used to select its epoch on validation (`TrainConfig.val_noise_draws`).
+    The draw is the same for every batch inside; the training noise stream is untouched.
+    """
+    layers = list(crossbar_layers(model).values())
+    saved = [layer._noise_gen for layer in layers]
+    for i, layer in enumerate(layers):
+        layer._noise_gen = torch.Generator().manual_seed(int(seed) + 7919 * i)
+        layer._noisy_eval = {}
+    try:
+        yield model
+    finally:
+        for layer, gen in zip(layers, saved, strict=True):
+            layer._noise_gen, layer._noisy_eval = gen, None
 
 
 @torch.no_grad()

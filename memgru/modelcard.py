@@ -225,6 +225,15 @@ def _unusual_table(rows: pd.DataFrame, value: str) -> str:
             "real and was never trained on (per-flight rates in the CSV).")
 
 
+def _selection_text(train: dict[str, Any]) -> str:
+    """How the run chose its epoch, from its stored train config (runs saved before `val_noise_draws`
+    existed selected on the clean validation metric)."""
+    draws = train.get("val_noise_draws", 0)
+    if train.get("weight_noise", 0) > 0 and draws > 0:
+        return f"epoch kept: best validation metric under the training weight noise, mean of {draws} draws"
+    return "best validation epoch kept"
+
+
 def model_card(task: str) -> str:
     """The markdown model card of the task's bundled models."""
     spec = task_spec(task)
@@ -246,7 +255,7 @@ def model_card(task: str) -> str:
         lines.append(
             f"- **{name}**: {model['kind']} {model['layers']} x {model['hidden']}, {metrics.get('parameters')} "
             f"parameters; {how}, weight noise η = {train.get('weight_noise')}, {metrics.get('epochs_run')} epochs "
-            f"(best validation epoch kept), {metrics.get('train_minutes')} min on this 2-core CPU (shared with other "
+            f"({_selection_text(train)}), {metrics.get('train_minutes')} min on this 2-core CPU (shared with other "
             f"jobs); float {unit}: {_metric_text(metrics)}. Command: `{command}`."
         )
     lines += [

@@ -118,9 +118,11 @@ def train_task(
         folder.mkdir(parents=True, exist_ok=True)
         torch.manual_seed(cfg.seed)
         start = time.perf_counter()
-        report = (lambda row, run=run: progress(f"[{run}] epoch {row['epoch']}: train loss {row['train_loss']:.4f}, "
-                                                f"val loss {row['val_loss']:.4f}, val metric {row['val_metric']:.3f}")
-                  ) if progress else None
+        report = (lambda row, run=run: progress(
+            f"[{run}] epoch {row['epoch']}: train loss {row['train_loss']:.4f}, val loss {row['val_loss']:.4f}, "
+            f"val metric {row['val_metric']:.3f}"
+            + (f", under weight noise {row['val_metric_noisy']:.3f}" if "val_metric_noisy" in row else ""))
+        ) if progress else None
         start_model = build_model(model_cfg)
         if init_from is not None:
             start_model = plain_copy(load_checkpoint(init_from, task=task)[0], model_cfg)

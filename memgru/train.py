@@ -2,7 +2,9 @@
 
 When `TrainConfig` asks for noise (η > 0) or for QAT bits < 32, the model is first converted to
 crossbar layers on the ideal device at the QAT precision; their training forward then applies
-fake quantization (STE) and W + N(0, (η·max|W|)^2) per forward pass. Validation runs the eval path.
+fake quantization (STE) and W + N(0, (η·max|W|)^2) per forward pass. Validation runs the eval path; a noise
+run also validates on `TrainConfig.val_noise_draws` fixed draws of its weight noise and keeps the epoch that
+does best there (`val_metric_noisy` in the history).
 With `TrainConfig.tbptt_steps` a per-step regressor (SOC) is trained by truncated back-propagation through
 time: each batch of long sequences runs in chunks, the hidden state carried from chunk to chunk.
 
@@ -37,7 +39,7 @@ from torch import nn
 
 from memgru.config import FLOAT_BITS, DeviceConfig, QuantConfig, TrainConfig
 from memgru.errors import MemgruError
-from memgru.layers import convert, set_weight_noise
+from memgru.layers import convert, noisy_weights, set_weight_noise
 from memgru.tasks.common import SequenceSet
 
 TaskKind = Literal["classification", "regression"]
@@ -79,6 +81,20 @@ def evaluate_model(model: nn.Module, data: SequenceSet, batch_size: int = 256) -
     return float(_loss(kind, out, y.float() if kind == "regression" else y)), metric(kind, out, y)
 
 
+VAL_NOISE_SEED = 424243
+"""Seed of the first validation weight-noise draw (draw d uses VAL_NOISE_SEED + d, every epoch)."""
+
+
+def noisy_metric(model: nn.Module, data: SequenceSet, draws: int) -> float:
+    """The metric of `model` (crossbar layers with weight noise η set) on `data`, averaged over `draws` fixed
+    draws of that weight noise (`memgru.noisy_weights`, seeds VAL_NOISE_SEED + d)."""
+    values = []
+    for d in range(draws):
+        with noisy_weights(model, VAL_NOISE_SEED + d):
+            values.append(evaluate_model(model, data)[1])
+    return float(np.mean(values))
+
+
 def finetune_config(base: TrainConfig, epochs: int, weight_bits: int = FLOAT_BITS) -> TrainConfig:
     """The short fine-tune after `base`: `epochs` at a tenth of its learning rate, no weight noise, no
     early stopping, QAT of the weights at `weight_bits` (32 = the model's own precision), float activations."""
@@ -116,7 +132,8 @@ def train_model(
     """Train `model` on `train`, select the epoch with the best validation metric, return (model, history).
 
     The history (one dict per epoch: train/val loss, val metric — accuracy % or RMSE % — learning rate,
-    seconds) is also written as JSON lines to `log_path` when given.
+    seconds) is also written as JSON lines to `log_path` when given. A noise run (η > 0 and
+    `cfg.val_noise_draws` > 0) also records `val_metric_noisy` (see `noisy_metric`) and selects on it.
     """
     torch.manual_seed(cfg.seed)
     kind = task_kind(train)
@@ -130,6 +147,7 @@ def train_model(
     y_all = torch.as_tensor(train.y)
     y_all = y_all.float() if kind == "regression" else y_all.long()
     better = (lambda a, b: a > b) if kind == "classification" else (lambda a, b: a < b)
+    noisy_selection = cfg.weight_noise > 0 and cfg.val_noise_draws > 0
     best_metric, best_state, stale, history = None, None, 0, []
     log = open(log_path, "w") if log_path else None  # noqa: SIM115 (kept open across epochs)
     try:
@@ -158,16 +176,20 @@ def train_model(
             val_loss, val_metric = evaluate_model(model, val)
             row = {
                 "epoch": epoch, "train_loss": total / max(count, 1), "val_loss": val_loss,
-                "val_metric": val_metric, "lr": sched.get_last_lr()[0], "seconds": time.perf_counter() - start,
+                "val_metric": val_metric, "lr": sched.get_last_lr()[0],
             }
+            if noisy_selection:
+                row["val_metric_noisy"] = noisy_metric(model, val, cfg.val_noise_draws)
+            row["seconds"] = time.perf_counter() - start
+            selected = row.get("val_metric_noisy", val_metric)
             history.append(row)
             if log:
                 log.write(json.dumps(row) + "\n")
                 log.flush()
             if progress:
                 progress(row)
-            if best_metric is None or better(val_metric, best_metric):
-                best_metric, best_state, stale = val_metric, copy.deepcopy(model.state_dict()), 0
+            if best_metric is None or better(selected, best_metric):
+                best_metric, best_state, stale = selected, copy.deepcopy(model.state_dict()), 0
             else:
                 stale += 1
                 if cfg.patience and stale >= cfg.patience:

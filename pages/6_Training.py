@@ -3,7 +3,7 @@
 import streamlit as st
 
 from memgru.errors import MemgruError
-from memgru.plots import METRIC_LABELS, training_curves
+from memgru.plots import METRIC_LABELS, kept_epochs, training_curves
 from memgru.tasks.registry import TASK_NAMES, task_spec
 from ui.controls import choose, sidebar
 from ui.figures import show_figure
@@ -31,7 +31,8 @@ if logs is None:
     st.stop()
 
 show_figure(training_curves(logs, metric, title=f"{task} training"), logs, f"{task}_training", "t_curves")
-best = logs.loc[logs.groupby("run", sort=False)["val_metric"].idxmax() if metric == "accuracy"
-                else logs.groupby("run", sort=False)["val_metric"].idxmin()]
-st.subheader("Best epoch per run")
-st.dataframe(best.rename(columns={"val_metric": f"val {METRIC_LABELS[metric]}"}), hide_index=True, key="t_best")
+st.subheader("Epoch kept per run")
+label = METRIC_LABELS[metric]
+st.dataframe(kept_epochs(logs, metric).rename(columns={"val_metric": f"val {label}",
+                                                       "val_metric_noisy": f"val {label} under weight noise"}),
+             hide_index=True, key="t_best")

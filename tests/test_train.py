@@ -7,10 +7,11 @@ import torch
 
 from memgru.config import DeviceConfig, ModelConfig, QuantConfig, TrainConfig
 from memgru.errors import MemgruError
-from memgru.layers import CrossbarGRU, convert
+from memgru.layers import CrossbarGRU, convert, noisy_weights, set_weight_noise
 from memgru.models import build_model
+from memgru.plots import kept_epochs
 from memgru.tasks.common import SequenceSet
-from memgru.train import evaluate_model, predict, train_model
+from memgru.train import evaluate_model, noisy_metric, predict, train_model
 
 
 def _toy(n: int, seed: int) -> SequenceSet:
@@ -107,3 +108,51 @@ def test_tbptt_needs_a_per_step_regressor():
         train_model(model, _toy(32, 0), _toy(16, 1), TrainConfig(epochs=1, batch_size=16, tbptt_steps=8))
     with pytest.raises(MemgruError, match="tbptt_steps"):
         TrainConfig(tbptt_steps=-1)
+
+
+def _noisy_toy_model(eta: float) -> torch.nn.Module:
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(n_features=1, n_outputs=3, hidden=8, layers=1, dropout=0.0))
+    return set_weight_noise(convert(model, QuantConfig(), DeviceConfig.ideal(), seed=0), eta).eval()
+
+
+def test_noisy_weights_is_one_fixed_seeded_draw_and_leaves_no_trace():
+    model, x = _noisy_toy_model(0.2), torch.as_tensor(_toy(16, 2).x)
+    with torch.no_grad():
+        clean = model(x)
+        gen_state = [layer._noise_gen.get_state() for layer in (model.gru, model.head)]
+        with noisy_weights(model, 5):
+            first, again = model(x), model(x[:8])
+        with noisy_weights(model, 5):
+            same_seed = model(x)
+        with noisy_weights(model, 6):
+            other_seed = model(x)
+        after = model(x)
+    assert not torch.allclose(first, clean, atol=1e-3)  # the noise acts
+    assert torch.equal(again, first[:8])  # one draw for every batch inside the context
+    assert torch.equal(same_seed, first) and not torch.allclose(other_seed, first, atol=1e-3)
+    assert torch.equal(after, clean)  # the chip is untouched afterwards
+    for layer, state in zip((model.gru, model.head), gen_state, strict=True):  # the training stream too
+        assert torch.equal(layer._noise_gen.get_state(), state)
+
+
+def test_noise_run_keeps_the_epoch_best_under_weight_noise():
+    train, val = _toy(128, 0), _toy(96, 1)
+    cfg = TrainConfig(epochs=4, batch_size=32, lr=1e-2, weight_noise=0.15, seed=1, val_noise_draws=2)
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(n_features=1, n_outputs=3, hidden=8, layers=1, dropout=0.0))
+    trained, history = train_model(model, train, val, cfg)
+    noisy = [row["val_metric_noisy"] for row in history]
+    assert noisy_metric(trained, val, 2) == pytest.approx(max(noisy), abs=1e-6)
+    kept = kept_epochs(pd.DataFrame(history).assign(run="noise"), "accuracy")
+    assert kept["val_metric_noisy"].item() == max(noisy) and kept["selected_on"].item().endswith("weight noise")
+    clean_cfg = TrainConfig.from_dict({**cfg.to_dict(), "val_noise_draws": 0})
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(n_features=1, n_outputs=3, hidden=8, layers=1, dropout=0.0))
+    assert all("val_metric_noisy" not in row for row in train_model(model, train, val, clean_cfg)[1])
+
+
+@pytest.mark.parametrize("draws", [-1, 1.5, True])
+def test_val_noise_draws_must_be_a_count(draws):
+    with pytest.raises(MemgruError, match="val_noise_draws"):
+        TrainConfig(val_noise_draws=draws)

@@ -166,6 +166,8 @@ def test_training_curves_have_loss_and_metric_per_run():
     assert list(fig.data[2].y) == [3.0, 2.0] and fig.data[2].xaxis == "x2"
     with pytest.raises(MemgruError, match="lacks column"):
         training_curves(logs.drop(columns="val_loss"), "rmse")
+    noisy = training_curves(logs.assign(val_metric_noisy=[None, None, 4.0]), "rmse")
+    assert [t.name for t in noisy.data][-1] == "noise · val rmse under weight noise"  # only the run that has it
 
 
 @pytest.mark.parametrize(("text", "message"), [
