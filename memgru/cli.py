@@ -328,11 +328,29 @@ def cmd_plan(args: argparse.Namespace) -> dict[str, Any]:
     constraints = PlanConstraints(
         max_states=args.max_states, max_slices=args.max_slices, dac_bits=args.dac_bits, adc_bits=args.adc_bits,
         activation_circuit=args.circuit, lut_bits=args.lut_bits, act_percentile=task_spec(args.task).act_percentile,
+        act_bits=args.act_bits,
     )
     report = plan_task(args.task, args.checkpoint, args.data_dir, args.tolerance, constraints, args.sigma,
                        args.seeds, args.limit, args.qat_epochs, progress=None if args.json else print)
+    report["command"] = _plan_command(args)
     out.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
     return {**report, "json": str(out)}
+
+
+PLAN_DEFAULTS = {"checkpoint": None, "data_dir": None, "tolerance": None, "max_states": 32, "max_slices": 2,
+                 "dac_bits": 8, "adc_bits": FLOAT_BITS, "circuit": "lut", "lut_bits": 10, "act_bits": None,
+                 "sigma": 0.0, "seeds": 3, "limit": 512, "qat_epochs": 2}
+"""`plan`'s option defaults (kept in step with its parser), to write the command a report was made with."""
+
+
+def _plan_command(args: argparse.Namespace) -> str:
+    """The `plan` command line that reproduces a report: the task, every option not at its default, `--out`."""
+    parts = ["python -m memgru plan", f"--task {args.task}"]
+    for name, default in PLAN_DEFAULTS.items():
+        value = getattr(args, name)
+        if value != default and not (name == "seeds" and args.sigma == 0):
+            parts.append(f"--{name.replace('_', '-')} {value}")
+    return " ".join([*parts, *([f"--out {args.out}"] if args.out else [])])
 
 
 def _print_plan(result: dict[str, Any]) -> None:
@@ -444,6 +462,8 @@ def _parser() -> _Parser:
     p.add_argument("--adc-bits", type=_bits, default=FLOAT_BITS, help="ADC bits of partial sums (default 32 = ideal)")
     p.add_argument("--circuit", choices=("lut", "pwl"), default="lut", help="sigmoid/tanh periphery")
     p.add_argument("--lut-bits", type=_bits, default=10, help="look-up-table address bits (default 10)")
+    p.add_argument("--act-bits", type=_bits, default=None,
+                   help="hold every activation at these bits and plan the weights only (default: plan both)")
     p.add_argument("--sigma", type=_fraction, default=0.0, help="programming variation during the analysis")
     p.add_argument("--seeds", type=_positive_int, default=3, help="device seeds when sigma > 0")
     p.add_argument("--limit", type=_positive_int, default=512, help="validation sequences used (seeded subset)")

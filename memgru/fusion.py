@@ -84,6 +84,9 @@ class PlanConstraints:
     act_percentile: float = 100.0
     """Activation range calibration of every planned chip (`QuantConfig.act_percentile`; the CLI passes the
     task's `TaskSpec.act_percentile`)."""
+    act_bits: int | None = None
+    """Hold every activation point at this precision (e.g. 8, as in the uniform W6/A8 chip) and plan the weights
+    only; None plans activations too. Must fit the DAC / periphery bounds."""
 
     def __post_init__(self) -> None:
         if isinstance(self.max_states, bool) or not isinstance(self.max_states, int) or self.max_states < 2:
@@ -93,6 +96,12 @@ class PlanConstraints:
         for name in ("dac_bits", "adc_bits", "lut_bits"):
             QuantConfig(act_bits=getattr(self, name))  # same range check: 2..16 or 32
         QuantConfig(act_percentile=self.act_percentile)  # same range check: (50, 100]
+        if self.act_bits is not None:
+            QuantConfig(act_bits=self.act_bits)  # same range check: 2..16 or 32
+            for point in ("input", "preact", "gate"):
+                if self.act_bits not in self._act_rungs(point):
+                    raise MemgruError(f"fixed activation bits {self.act_bits} are not allowed at the {point} point "
+                                      f"(allowed: {', '.join(map(str, self._act_rungs(point)))})")
         if self.activation_circuit not in ("lut", "pwl"):
             raise MemgruError(f"activation_circuit must be 'lut' or 'pwl', got {self.activation_circuit!r}")
 
@@ -121,7 +130,12 @@ class PlanConstraints:
         return tuple(allowed)
 
     def act_ladder(self, point: str) -> tuple[int, ...]:
-        """Precisions allowed at activation point `point` (input, preact, gate), highest first."""
+        """Precisions allowed at activation point `point` (input, preact, gate), highest first; only
+        `act_bits` when that is fixed."""
+        rungs = self._act_rungs(point)
+        return rungs if self.act_bits is None else tuple(b for b in rungs if b == self.act_bits)
+
+    def _act_rungs(self, point: str) -> tuple[int, ...]:
         if point == "input":
             bound = self.dac_bits
         else:

@@ -203,12 +203,15 @@ def _plan_section(task: str, float_sha256: str | None) -> list[str]:
     if planned and float_sha256 != planned:
         stale = ["**Stale:** this plan was made for other weights than the current `float/` checkpoint; "
                  "rerun the command below.", ""]
+    command = report.get("command", f"python -m memgru plan --task {task} --tolerance w6a8")
+    fixed = report["constraints"].get("act_bits")
+    held = f", activations held at {fixed} bits (weights planned only)" if fixed else ""
     return ["", "## Fusion quantization plan (per-matrix / per-activation precision)", "", *stale,
-            f"`python -m memgru plan --task {task} --tolerance w6a8` → `results/{path.name}`: the cheapest plan "
+            f"`{command}` → `results/{path.name}`: the cheapest plan "
             f"found within {tol} of float on {report.get('val_sequences')} validation sequences (what the "
             f"uniform W6/A8 model loses), {report['constraints']['max_states']} states per device, at most "
             f"{report['constraints']['max_slices']} device pairs per weight, {report['constraints']['dac_bits']}-bit "
-            f"DAC, {report['constraints']['lut_bits']}-bit sigmoid/tanh tables"
+            f"DAC, {report['constraints']['lut_bits']}-bit sigmoid/tanh tables{held}"
             f"{_ranges_note(report['constraints'].get('act_percentile', 100.0))}; each model fine-tuned "
             f"{report.get('qat_epochs')} QAT epochs (`_qat`) or not (`_ptq`).", "",
             markdown_table(bits), "", markdown_table(cost), "", markdown_table(metrics)]

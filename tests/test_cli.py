@@ -53,6 +53,7 @@ def test_crossbar_export_writes_npz_csv_and_summary(tmp_path, capsys):
         (["plan", "--task", "soc", "--tolerance", "lots"], "tolerance must be a number"),
         (["plan", "--task", "soc", "--dac-bits", "1"], "bits must be 2..16 or 32"),
         (["plan", "--task", "soc", "--max-slices", "0"], "positive integer"),
+        (["plan", "--task", "soc", "--act-bits", "10"], "not allowed at the input point"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(args, words, capsys):
@@ -108,3 +109,14 @@ def test_experiment_choices_match_the_experiments_module():
     from memgru.experiments import EXPERIMENTS
 
     assert EXPERIMENT_NAMES == EXPERIMENTS  # the CLI keeps its own copy so `--help` does not import torch
+
+
+def test_plan_report_records_the_command_that_made_it():
+    from memgru.cli import _parser, _plan_command
+
+    args = _parser().parse_args(["plan", "--task", "audio", "--tolerance", "w6a8", "--act-bits", "8",
+                                      "--seeds", "5", "--out", "results/p.json"])
+    want = "python -m memgru plan --task audio --tolerance w6a8 --act-bits 8 --out results/p.json"
+    assert _plan_command(args) == want  # --seeds only counts with sigma > 0
+    args = _parser().parse_args(["plan", "--task", "soc", "--sigma", "0.05", "--seeds", "5"])
+    assert _plan_command(args) == "python -m memgru plan --task soc --sigma 0.05 --seeds 5"

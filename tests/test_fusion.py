@@ -45,6 +45,11 @@ def test_device_bounds_shape_the_ladders():
     assert pwl.act_ladder("preact")[0] == 5 and pwl.act_ladder("gate")[0] == 5
     assert FLOAT_BITS not in PlanConstraints(allow_float=True).weight_ladder()  # 32 states cannot hold float
     assert FLOAT_CONSTRAINTS.weight_ladder()[0] == FLOAT_BITS
+    held = PlanConstraints(act_bits=8)  # weights planned only: every activation has the one rung
+    assert held.act_ladder("input") == held.act_ladder("gate") == (8,)
+    assert held.weight_ladder() == PlanConstraints().weight_ladder()
+    with pytest.raises(MemgruError, match="not allowed at the input point"):
+        PlanConstraints(act_bits=10, dac_bits=8)
     chip = convert(tiny(), QuantConfig(weight_bits=16, act_bits=16), c.device(), 0)
     names = {s.name for s in slots(chip, c)}
     assert {"gru.ih_l0", "gru.hh_l1", "head.weight", "gru.l0.input", "gru.l1.preact", "gru.l1.gate",
