@@ -190,7 +190,8 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
         task=args.task, model=task_spec(args.task).model, train=DEFAULT_TRAIN[args.task])
     if exp.task != args.task:
         raise MemgruError(f"config {args.config} is for task {exp.task!r}, not {args.task!r}")
-    overrides = (("epochs", args.epochs), ("weight_noise", args.weight_noise), ("lr", args.lr))
+    overrides = (("epochs", args.epochs), ("weight_noise", args.weight_noise), ("lr", args.lr),
+                 ("noise_scale", args.noise_scale))
     changes = {k: v for k, v in overrides if v is not None}
     if changes:
         exp = ExperimentConfig(exp.task, exp.model, TrainConfig.from_dict({**exp.train.to_dict(), **changes}))
@@ -387,6 +388,8 @@ def _parser() -> _Parser:
     p.add_argument("--runs", default="float,noise", help="which runs: float, noise or both (comma-separated)")
     p.add_argument("--epochs", type=int, default=None, help="override the config's epochs")
     p.add_argument("--weight-noise", type=_fraction, default=None, help="weight-noise η of the noise run")
+    p.add_argument("--noise-scale", choices=("matrix", "row"), default=None,
+                   help="η relative to each matrix's max|W| (default) or each row's (η ≈ 1.2·σ mimics variation σ)")
     p.add_argument("--lr", type=float, default=None, help="override the config's learning rate")
     p.add_argument("--init-from", help="start from this checkpoint's weights (e.g. noise-aware fine-tuning)")
     p.add_argument("--json", action="store_true", help="print one JSON document")

@@ -316,6 +316,10 @@ class TrainConfig(_JsonConfig):
     training sequences is run in chunks of this many steps, the hidden state carried from chunk to
     chunk (detached) and one optimizer step per chunk, so the model learns to track a whole recording
     without back-propagating through all of it (0 = off: one step per batch over whole sequences)."""
+    noise_scale: str = "matrix"
+    """What η is relative to: "matrix" = the whole matrix's max|W|; "row" = each output row's max|W|, the
+    full scale a per-channel-quantized row is programmed with (η ≈ 1.2·σ then mimics programming variation σ,
+    see `memgru.quant.inject_weight_noise`)."""
     val_noise_draws: int = 3
     """Noise runs (weight_noise > 0) keep the epoch with the best validation metric averaged over this many
     fixed, seeded draws of the training weight noise (the same draws every epoch): the condition the run
@@ -329,6 +333,8 @@ class TrainConfig(_JsonConfig):
         if isinstance(self.val_noise_draws, bool) or not isinstance(self.val_noise_draws, int) \
                 or self.val_noise_draws < 0:
             raise MemgruError(f"val_noise_draws must be an integer >= 0, got {self.val_noise_draws!r}")
+        if self.noise_scale not in ("matrix", "row"):
+            raise MemgruError(f"noise_scale must be 'matrix' or 'row', got {self.noise_scale!r}")
         if not self.lr > 0:
             raise MemgruError(f"lr must be > 0, got {self.lr}")
         _check_fraction("weight_noise", self.weight_noise)

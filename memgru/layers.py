@@ -31,7 +31,7 @@ from torch import nn
 from memgru.config import FLOAT_BITS, DeviceConfig, QuantConfig
 from memgru.crossbar import ProgrammedMatrix, program
 from memgru.errors import MemgruError
-from memgru.quant import ActivationQuantizer, fake_quant_weight, inject_weight_noise
+from memgru.quant import NOISE_SCALES, ActivationQuantizer, fake_quant_weight, inject_weight_noise
 
 GATES = ("r", "z", "n")
 """PyTorch's gate order inside weight_ih / weight_hh: reset, update, new."""
@@ -52,6 +52,7 @@ class _CrossbarBase(nn.Module):
         self.seed = int(seed)
         self.base_seed = int(seed)
         self.weight_noise = 0.0
+        self.noise_scale = "matrix"
         self.matrix_bits: dict[str, int] = {}
         self._calibrating = False
         self._chip: dict[str, ProgrammedMatrix] = {}
@@ -102,7 +103,7 @@ class _CrossbarBase(nn.Module):
         if self._noisy_eval is not None and name in self._noisy_eval:
             return self._noisy_eval[name]
         wq = fake_quant_weight(w, self.matrix_quant(name).weight_bits, self.quant.per_channel)
-        noisy = inject_weight_noise(wq, self.weight_noise, self._noise_gen)
+        noisy = inject_weight_noise(wq, self.weight_noise, self._noise_gen, self.noise_scale)
         if self._noisy_eval is not None:
             self._noisy_eval[name] = noisy
         return noisy
@@ -462,7 +463,7 @@ def _replacement(module: nn.Module, quant: QuantConfig, device: DeviceConfig, se
         ):
             if not q.fixed:
                 q.set_range(lo, hi)
-        new.weight_noise = module.weight_noise
+        new.weight_noise, new.noise_scale = module.weight_noise, module.noise_scale
     new.train(module.training)
     return new
 
@@ -510,12 +511,15 @@ def reprogram(model: nn.Module, seed: int) -> nn.Module:
     return model
 
 
-def set_weight_noise(model: nn.Module, eta: float) -> nn.Module:
-    """Set the weight-noise injection η of every crossbar layer (applies in training mode only)."""
+def set_weight_noise(model: nn.Module, eta: float, scale: str = "matrix") -> nn.Module:
+    """Set the weight-noise injection η of every crossbar layer (applies in training mode only), relative to
+    each matrix's max|W| (`scale` "matrix") or each output row's (`scale` "row", see `inject_weight_noise`)."""
     if not 0.0 <= eta <= 1.0 or math.isnan(eta):
         raise MemgruError(f"weight noise η must be in [0, 1], got {eta}")
+    if scale not in NOISE_SCALES:
+        raise MemgruError(f"weight-noise scale must be one of {', '.join(NOISE_SCALES)}, got {scale!r}")
     for layer in crossbar_layers(model).values():
-        layer.weight_noise = float(eta)
+        layer.weight_noise, layer.noise_scale = float(eta), scale
     return model
 
 

@@ -254,10 +254,13 @@ def model_card(task: str) -> str:
         run = extra.get("run", "noise")
         command = (f"python -m memgru train --task {task} --runs {run} --epochs {train.get('epochs')} "
                    f"--lr {train.get('lr')} --weight-noise {train.get('weight_noise')}"
+                   + (" --noise-scale row" if train.get("noise_scale") == "row" else "")
                    + (f" --init-from pretrained/{task}/{Path(init).name}" if init else ""))
+        per_row = " of each row’s max|W|" if train.get("noise_scale") == "row" else ""
         lines.append(
             f"- **{name}**: {model['kind']} {model['layers']} x {model['hidden']}, {metrics.get('parameters')} "
-            f"parameters; {how}, weight noise η = {train.get('weight_noise')}, {metrics.get('epochs_run')} epochs "
+            f"parameters; {how}, weight noise η = {train.get('weight_noise')}{per_row}, "
+            f"{metrics.get('epochs_run')} epochs "
             f"({_selection_text(train)}), {metrics.get('train_minutes')} min on this 2-core CPU (shared with other "
             f"jobs); float {unit}: {_metric_text(metrics)}. Command: `{command}`."
         )

@@ -64,14 +64,27 @@ def fake_quant_weight(w: torch.Tensor, bits: int, per_channel: bool = True) -> t
     return torch.fake_quantize_per_channel_affine(w, scale.float(), zero, 0, -qmax, qmax)
 
 
-def inject_weight_noise(w: torch.Tensor, eta: float, generator: torch.Generator | None = None) -> torch.Tensor:
+NOISE_SCALES = ("matrix", "row")
+"""What the weight-noise η is relative to: the whole matrix's max|W|, or each output row's max|W|."""
+
+
+def inject_weight_noise(
+    w: torch.Tensor, eta: float, generator: torch.Generator | None = None, scale: str = "matrix"
+) -> torch.Tensor:
     """Weight-noise injection for training: W + N(0, (eta * max|W|)^2), a new tensor (W untouched).
 
-    The noise is a constant for autograd: gradients reach W unchanged.
+    `scale` "matrix": max|W| over the whole matrix; "row": each output row's own max|W| — the full scale a
+    per-channel-quantized row is programmed with. Programming variation σ (`DeviceConfig.prog_sigma`, on both
+    devices of a differential pair, clipped at the conductance window, so a device at g_min only moves up)
+    moves the effective weights by about 1.2·σ of their row's max|W| (1.15–1.19 measured for σ = 0.1–0.05),
+    so row-scaled eta ≈ 1.2·σ trains for it. The noise is a constant for autograd: gradients reach W unchanged.
     """
     if eta <= 0:
         return w
-    std = eta * w.detach().abs().max()
+    if scale not in NOISE_SCALES:
+        raise MemgruError(f"weight-noise scale must be one of {', '.join(NOISE_SCALES)}, got {scale!r}")
+    magnitude = w.detach().abs()
+    std = eta * (magnitude.amax(dim=-1, keepdim=True) if scale == "row" and w.dim() > 1 else magnitude.max())
     noise = torch.randn(w.shape, generator=generator, dtype=w.dtype, device=w.device)
     return w + noise * std
 

@@ -107,7 +107,8 @@ def prepare_for_training(model: nn.Module, cfg: TrainConfig) -> nn.Module:
     if cfg.weight_noise <= 0 and cfg.qat_weight_bits >= FLOAT_BITS and cfg.qat_act_bits >= FLOAT_BITS:
         return model
     quant = QuantConfig(weight_bits=cfg.qat_weight_bits, act_bits=cfg.qat_act_bits)
-    return set_weight_noise(convert(model, quant, DeviceConfig.ideal(), seed=cfg.seed), cfg.weight_noise)
+    return set_weight_noise(convert(model, quant, DeviceConfig.ideal(), seed=cfg.seed), cfg.weight_noise,
+                            cfg.noise_scale)
 
 
 def _tbptt_chunk(model: nn.Module, train: SequenceSet, cfg: TrainConfig) -> int:

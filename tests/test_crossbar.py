@@ -168,3 +168,13 @@ def test_cost_and_tiles_describe_the_arrays():
     assert len(tiles) == 9 and tiles[0]["g_pos"].shape == (64, 128)
     assert sum(t["g_pos"].size for t in tiles) == 130 * 300
     assert np.isfinite(pm.summary()["weight_error_rms"])
+
+
+def test_programming_variation_moves_weights_by_about_1p2_sigma_of_the_row_scale():
+    """What `inject_weight_noise(scale="row")` documents: η ≈ 1.2·σ matches programming variation σ."""
+    w = torch.randn(192, 128, generator=torch.Generator().manual_seed(0))
+    exact = program(w, None, QuantConfig(weight_bits=16), DeviceConfig.ideal(), seed=1).effective_weight()
+    for sigma in (0.05, 0.1):
+        noisy = program(w, None, QuantConfig(weight_bits=16), DeviceConfig.ideal(prog_sigma=sigma), seed=1)
+        rel = (noisy.effective_weight() - exact) / w.abs().amax(dim=1, keepdim=True)
+        assert 1.1 * sigma < rel.std().item() < 1.25 * sigma

@@ -7,6 +7,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from memgru.errors import MemgruError
 from memgru.quant import ActivationQuantizer, fake_quant_weight, inject_weight_noise, quantize_weight, weight_scale
 
 finite = st.floats(-100, 100, allow_nan=False, width=32)
@@ -128,3 +129,15 @@ def test_percentile_calibration_ignores_rare_outliers():
     assert 0.99 < float(pct.hi) < 1.0 and -1.0 < float(pct.lo) < -0.99
     inside = torch.linspace(-0.9, 0.9, 50)
     assert (pct.eval()(inside) - inside).abs().max() < (minmax.eval()(inside) - inside).abs().max() / 50
+
+
+def test_row_scaled_weight_noise_follows_each_rows_full_scale():
+    """η relative to each row's max|W|: a row 100x smaller gets 100x less noise (matrix scale: the same)."""
+    w = torch.cat([torch.full((1, 20000), 1.0), torch.full((1, 20000), 0.01)])
+    gen = torch.Generator().manual_seed(0)
+    row = (inject_weight_noise(w, 0.1, gen, scale="row") - w).std(dim=1)
+    assert row[0].item() == pytest.approx(0.1, rel=0.03) and row[1].item() == pytest.approx(0.001, rel=0.03)
+    matrix = (inject_weight_noise(w, 0.1, gen) - w).std(dim=1)
+    assert matrix[1].item() == pytest.approx(0.1, rel=0.03)
+    with pytest.raises(MemgruError, match="weight-noise scale"):
+        inject_weight_noise(w, 0.1, gen, scale="column")

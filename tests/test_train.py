@@ -156,3 +156,13 @@ def test_noise_run_keeps_the_epoch_best_under_weight_noise():
 def test_val_noise_draws_must_be_a_count(draws):
     with pytest.raises(MemgruError, match="val_noise_draws"):
         TrainConfig(val_noise_draws=draws)
+
+
+def test_row_scaled_noise_reaches_every_crossbar_layer():
+    from memgru.train import prepare_for_training
+
+    model = build_model(ModelConfig(n_features=1, n_outputs=3, hidden=8, layers=1, dropout=0.0))
+    prepared = prepare_for_training(model, TrainConfig(weight_noise=0.1, noise_scale="row"))
+    assert {(layer.weight_noise, layer.noise_scale) for layer in (prepared.gru, prepared.head)} == {(0.1, "row")}
+    with pytest.raises(MemgruError, match="noise_scale"):
+        TrainConfig(noise_scale="column")
