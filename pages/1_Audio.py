@@ -7,7 +7,7 @@ import streamlit as st
 from memgru.errors import MemgruError
 from memgru.plots import probability_bars, probability_table, spectrogram_figure, waveform_figure
 from memgru.tasks.audio import SAMPLE_RATE, FeatureConfig
-from ui.cache import predictions, task_page
+from ui.cache import predictions, prefetch_neighbours, task_page
 from ui.figures import show_figure
 from ui.inputs import choose_input, log_mel, read_or_stop
 
@@ -79,3 +79,4 @@ with right:
     show_figure(spectrogram_figure(db, cfg.hop_length / SAMPLE_RATE, cfg.fmax, starts[window],
                                    f"log-mel features · window {window}"),
                 mel_table, f"audio_{item.name}_logmel_{window}", "a_mel")
+prefetch_neighbours(ckpt, item.key, user)  # last: the next slider step, computed while the user looks

@@ -6,7 +6,7 @@ import streamlit as st
 from memgru.errors import MemgruError
 from memgru.plots import altitude_figure, probability_bars, probability_table, track_figure, track_table
 from memgru.tasks.trajectory import USER_COLUMNS
-from ui.cache import predictions, task_page
+from ui.cache import predictions, prefetch_neighbours, task_page
 from ui.figures import show_figure
 from ui.inputs import SAMPLE, choose_input, read_or_stop, samples, track_reports
 
@@ -73,3 +73,4 @@ with left:
 with right:
     show_figure(altitude_figure(table, f"altitude · {item.name}"), table, f"trajectory_{item.name}_altitude",
                 "tr_alt")
+prefetch_neighbours(ckpt, item.key, user)  # last: the next slider step, computed while the user looks

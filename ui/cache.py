@@ -1,5 +1,6 @@
 """Cached models and data: each task model is loaded once per process and never mutated; every hardware
-setting gets its own converted copy (`memgru.convert` copies), cached too, so moving a slider back is instant.
+setting gets its own converted copy (`memgru.convert` copies), cached too, so moving a slider back is instant;
+the settings one control step away are computed ahead in the background (`prefetch_neighbours`).
 
 Cache keys include the folder and the files' modification stamps, so a retrained (or replaced)
 checkpoint or a rebuilt dataset is read afresh without restarting the app.
@@ -7,6 +8,7 @@ checkpoint or a rebuilt dataset is read afresh without restarting the app.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,12 +18,14 @@ from torch import nn
 
 from memgru.checkpoint import load_checkpoint
 from memgru.config import FLOAT_BITS, DeviceConfig, ModelConfig, QuantConfig
+from memgru.errors import MemgruError
 from memgru.layers import convert, crossbar_layers
 from memgru.models import build_model, count_parameters
 from memgru.pipeline import CALIBRATION_FILE, deployed_model, prediction
 from memgru.tasks.io import UserInput
 from memgru.tasks.registry import REPO_ROOT, load_task_model
-from ui.controls import Settings, sidebar
+from ui.controls import DEFAULTS, Settings, neighbour_values, settings_from_values, sidebar
+from ui.prefetch import PREFETCHER, enabled
 from ui.sources import pretrained_root
 
 
@@ -129,7 +133,7 @@ def checkpoint_model(ckpt: TaskCheckpoint) -> tuple[nn.Module, dict]:
     return _checkpoint(ckpt.task, str(ckpt.folder), ckpt.stamp)
 
 
-@st.cache_resource(show_spinner="Programming and calibrating the crossbars…", max_entries=8)
+@st.cache_resource(show_spinner="Programming and calibrating the crossbars…", max_entries=16)
 def _deployed(task: str, folder: str, stamp: tuple, weight_bits: int, act_bits: int, gate_bits: int | None,
               sigma: float, seed: int, device: DeviceConfig | None) -> nn.Module:
     model, _ = _checkpoint(task, folder, stamp)
@@ -152,27 +156,45 @@ def _prediction(task: str, folder: str, stamp: tuple, input_key: str, model: str
     return prediction(task, chip, _user, snr_db, seed)
 
 
+def _crossbar_prediction(ckpt: TaskCheckpoint, input_key: str, user: UserInput, settings: Settings) -> dict:
+    q = settings.quant
+    return _prediction(ckpt.task, str(ckpt.folder), ckpt.stamp, input_key, "crossbar", q.weight_bits, q.act_bits,
+                       q.gate_bits, settings.sigma, settings.seed, settings.device, settings.snr_db, _user=user)
+
+
 def predictions(ckpt: TaskCheckpoint, input_key: str, user: UserInput, settings: Settings) -> dict[str, dict]:
     """`memgru.pipeline.prediction` of the float and the crossbar model for one input, both with the sidebar's
     input noise, cached per (checkpoint, input, setting): {'float': ..., 'crossbar': ...}.
 
     `input_key` must identify `user` (e.g. the file's sha256 and name): the arrays themselves are not hashed.
     """
-    q = settings.quant
     noise_seed = settings.seed if settings.snr_db is not None else 0  # the float model has no device seed
-    common = (ckpt.task, str(ckpt.folder), ckpt.stamp, input_key)
     return {
-        "float": _prediction(*common, "float", FLOAT_BITS, FLOAT_BITS, None, 0.0, noise_seed, None, settings.snr_db,
-                             _user=user),
-        "crossbar": _prediction(*common, "crossbar", q.weight_bits, q.act_bits, q.gate_bits, settings.sigma,
-                                settings.seed, settings.device, settings.snr_db, _user=user),
+        "float": _prediction(ckpt.task, str(ckpt.folder), ckpt.stamp, input_key, "float", FLOAT_BITS, FLOAT_BITS,
+                             None, 0.0, noise_seed, None, settings.snr_db, _user=user),
+        "crossbar": _crossbar_prediction(ckpt, input_key, user, settings),
     }
+
+
+def prefetch_neighbours(ckpt: TaskCheckpoint, input_key: str, user: UserInput) -> None:
+    """Compute, in the background, the crossbar prediction for this input at each setting one control step
+    from the sidebar's (`ui.controls.neighbour_values`, most likely first), so that the next slider step is
+    served from the caches; a new call replaces what has not started yet. Off with MEMGRU_PREFETCH=0."""
+    if not enabled():
+        return
+    values = {key: st.session_state.get(key) for key in DEFAULTS}
+    jobs = []
+    for moved in neighbour_values(values):
+        try:
+            settings = settings_from_values(moved)
+        except MemgruError:
+            continue
+        jobs.append(functools.partial(_crossbar_prediction, ckpt, input_key, user, settings))
+    PREFETCHER.submit(jobs)
 
 
 def require_checkpoint(task: str, label: str) -> tuple[TaskCheckpoint, dict]:
     """The task's checkpoint and config for a task page, or a clear message and the end of the page run."""
-    from memgru.errors import MemgruError
-
     ckpt = task_checkpoint(task)
     if ckpt is None:
         st.info(f"No trained {label} model yet: `python -m memgru train --task {task}` writes `pretrained/{task}/`.")

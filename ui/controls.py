@@ -98,6 +98,38 @@ CHOICES: dict[str, tuple[Any, ...]] = {
 """Allowed values of the controls with a fixed list of choices."""
 
 
+SIGMA_STEP = 0.005
+"""Step of the σ slider."""
+
+
+def neighbour_values(values: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The control values one step away from `values` that a user most likely picks next, most likely first:
+    weight bits one notch down and up, the next device seed, activation bits down and up, σ one step up and
+    down (`ui.prefetch` computes their chips ahead). Only valid settings; `values` itself is not included."""
+    out: list[dict[str, Any]] = []
+
+    def step(key: str, options: Sequence[Any], delta: int) -> None:
+        if values.get(key) in options:
+            i = list(options).index(values[key]) + delta
+            if 0 <= i < len(options):
+                out.append({**values, key: options[i]})
+
+    step("weight_bits", BIT_OPTIONS, -1)
+    step("weight_bits", BIT_OPTIONS, +1)
+    seed = values.get("seed")
+    if _allowed("seed", seed) and _allowed("seed", seed + 1):
+        out.append({**values, "seed": seed + 1})
+    step("act_bits", BIT_OPTIONS, -1)
+    step("act_bits", BIT_OPTIONS, +1)
+    sigma = values.get("sigma")
+    if _allowed("sigma", sigma):
+        for delta in (SIGMA_STEP, -SIGMA_STEP):
+            moved = round(float(sigma) + delta, 6)
+            if _allowed("sigma", moved):
+                out.append({**values, "sigma": moved})
+    return out
+
+
 def _allowed(key: str, value: Any) -> bool:
     if key in CHOICES:
         return value in CHOICES[key] and not isinstance(value, bool)
@@ -148,7 +180,7 @@ def sidebar() -> Settings:
                       help="Precision of the gate outputs r, z, n (the sigmoid/tanh table's output word) when "
                            "activations are quantized. A GRU that integrates over hours (battery SOC) needs its "
                            "update gate within ~0.001 of 1: 8 bits cannot hold that, 10 can.")
-    bar.slider("Programming variation σ", 0.0, 0.2, step=0.005, format="%.3f", key="sigma",
+    bar.slider("Programming variation σ", 0.0, 0.2, step=SIGMA_STEP, format="%.3f", key="sigma",
                help="Std of the written conductance as a fraction of (g_max − g_min), sampled once per chip.")
     bar.select_slider("Input SNR (dB)", SNR_OPTIONS, key="snr_db",
                       help="White noise added to the input signal at this signal-to-noise ratio; 'off' = clean.")

@@ -55,6 +55,13 @@ def run_page(page: str, **state) -> AppTest:
     return at
 
 
+@pytest.fixture(autouse=True)
+def no_prefetch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """AppTest runs without background prefetch (`ui.prefetch`), so page runs stay deterministic; the test of
+    the prefetch turns it back on. Servers started by the browser tests keep it (module fixtures start first)."""
+    monkeypatch.setenv("MEMGRU_PREFETCH", "0")
+
+
 @pytest.fixture
 def folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
     """Empty pretrained/, results/ and data/ folders that the app reads instead of the repository's."""
