@@ -155,6 +155,25 @@ def _detectable_table(rows: pd.DataFrame, value: str) -> str:
             f"column counts only fakes of magnitude ≥ {DETECTABLE_MAGNITUDE:g} (and every real window).")
 
 
+def _noise_selection_section(task: str, value: str, unit: str) -> list[str]:
+    """How the deployed model's weight noise was chosen (`results/<task>_noise_selection.csv`): each candidate's
+    validation metric vs programming variation σ, mean over device seeds."""
+    path = results_root() / f"{task}_noise_selection.csv"
+    if not path.is_file():
+        return []
+    rows = pd.read_csv(path)
+    table = rows.pivot_table(index="candidate", columns="sigma", values=value, aggfunc="mean", sort=False).round(2)
+    table = table[sorted(table.columns)]
+    table.columns = [f"σ = {c:g}" for c in table.columns]
+    seeds = rows.groupby(["candidate", "sigma"])["seed"].nunique().max()
+    return ["", f"## Choice of the training weight noise (validation {unit}, 6-bit weights, mean over {seeds} "
+                "device seeds)", "",
+            f"`results/{path.name}`: noise-trained candidates, each trained by the command in its `command` column, "
+            f"then `python -m memgru evaluate --task {task} --checkpoint DIR --split val --bits 6 "
+            "--sigma 0,0.05,0.1,0.15 --seeds 5`. The deployed one is the best at σ = 0.1 on validation (chosen before "
+            "the test split was evaluated).", "", markdown_table(table.fillna("–"))]
+
+
 def _baseline_section(task: str, value: str, unit: str) -> list[str]:
     """GRU vs Dilated-CNN baseline (paper Table 2): PTQ metric per weight bits and parameter counts,
     from `results/<task>_bits.csv` (GRU, PTQ rows) and `results/<task>_dcnn_bits.csv`."""
@@ -316,7 +335,8 @@ def model_card(task: str) -> str:
                   f"`python -m memgru evaluate --task {task} --checkpoint pretrained/{task}/float --bits "
                   f"{','.join(str(b) for b in sorted(rows['weight_bits'].unique()))} --act-bits "
                   f"{act_bits}{gate_flag} --out results/{path.name}`", "", _bits_table(rows, value)]
-    lines += _baseline_section(task, value, unit) + _plan_section(task, reference.get("sha256"))
+    lines += (_noise_selection_section(task, value, unit) + _baseline_section(task, value, unit)
+              + _plan_section(task, reference.get("sha256")))
     return "\n".join(lines) + "\n"
 
 

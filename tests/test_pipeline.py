@@ -158,6 +158,13 @@ def test_experiments_and_model_card(task_folder, monkeypatch):
     assert "8-bit activations, 10-bit gate outputs (ranges: 99.99th percentile), ideal device: PTQ" in card
     assert "--act-bits 8 --gate-bits 10 --out results/trajectory_bits_a8_g10.csv" in card
 
+    pd.concat([sigma.assign(candidate=name, command=f"python -m memgru train ... # {name}")
+               for name in ("η = 0.1, matrix scale", "η = 0.2, row scale")]).to_csv(
+        results / "trajectory_noise_selection.csv", index=False)
+    card = model_card("trajectory")
+    assert "## Choice of the training weight noise (validation accuracy, %, 6-bit weights, mean over 2 device seeds)" \
+        in card and "| candidate | σ = 0 | σ = 0.2 |" in card and "| η = 0.2, row scale |" in card
+
 
 def test_training_refuses_data_of_the_wrong_shape(task_folder, tmp_path):
     _, data, _ = task_folder

@@ -80,7 +80,7 @@ def settings_from_values(values: Mapping[str, Any]) -> Settings:
                         act_bits=_bits(values["act_bits"], "activation bits"),
                         gate_bits=None if gate == SAME else _bits(gate, "gate-output bits"))
     preset = values["preset"]
-    device = DeviceConfig.preset(preset, prog_sigma=float(values["sigma"]))
+    device = DeviceConfig.preset(preset, prog_sigma=round(float(values["sigma"]), 6))  # 0.025, not 0.02500000001
     snr = values["snr_db"]
     if snr != OFF and (isinstance(snr, bool) or not isinstance(snr, int | float)):
         raise MemgruError(f"input SNR must be a number of dB or 'off', got {snr!r}")
