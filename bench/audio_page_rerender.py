@@ -52,6 +52,7 @@ def main() -> None:
     moves = [timed(slider("sigma", v)) for _ in range(5) for v in (0.02, 0.025)]
     print(f"settings seen before: median {statistics.median(moves) * 1000:.0f} ms over {len(moves)} moves")
     PREFETCHER.cancel()
+    PREFETCHER.wait_idle(300)  # a job still running at exit would be killed inside torch
     assert not at.exception
 
 
