@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 
 from memgru.checkpoint import read_config
+from memgru.config import FLOAT_BITS
 from memgru.evaluate import summarise
 from memgru.tasks.registry import baselines_root, results_root, task_spec
 
@@ -171,7 +172,7 @@ def _noise_selection_section(task: str, value: str, unit: str) -> list[str]:
             f"`results/{path.name}`: noise-trained candidates, each trained by the command in its `command` column, "
             f"then `python -m memgru evaluate --task {task} --checkpoint DIR --split val --bits 6 "
             "--sigma 0,0.05,0.1,0.15 --seeds 5`. The deployed one is the best at σ = 0.1 on validation (chosen before "
-            "the test split was evaluated).", "", markdown_table(table.fillna("–"))]
+            "the test split was evaluated).", "", markdown_table(table)]
 
 
 def _baseline_section(task: str, value: str, unit: str) -> list[str]:
@@ -189,9 +190,25 @@ def _baseline_section(task: str, value: str, unit: str) -> list[str]:
         "GRU": read_config(task_spec(task).pretrained_dir / "float")["extra"].get("metrics", {}).get("parameters"),
         "Dilated CNN": read_config(cnn_cfg)["extra"].get("metrics", {}).get("parameters"),
     }
-    rows = pd.concat([gru_rows.assign(model="GRU"), pd.read_csv(cnn_path).assign(model="Dilated CNN")])
+    parts = [gru_rows.assign(model="GRU"), pd.read_csv(cnn_path).assign(model="Dilated CNN")]
+    paper_cfg, paper_path = baselines_root() / f"{task}_paper" / "float", results_root() / f"{task}_paper_bits.csv"
+    paper_note = ""
+    if (paper_cfg / "config.json").is_file() and paper_path.is_file():
+        paper = read_config(paper_cfg)
+        arch, paper_metrics = paper["model"], paper["extra"].get("metrics", {})
+        label = f"GRU, paper size ({arch['layers']} x {arch['hidden']})"
+        params[label] = paper_metrics.get("parameters")
+        parts.append(pd.read_csv(paper_path).assign(model=label))
+        paper_note = (f" The paper-size GRU was trained by `python -m memgru train --task {task} --config "
+                      f"configs/{task}_paper.json --out baselines/{task}_paper --runs float --epochs "
+                      f"{paper['extra'].get('train', {}).get('epochs')}` ({paper_metrics.get('epochs_run')} epochs, "
+                      f"{paper_metrics.get('train_minutes')} min on this CPU) and measured by `python -m memgru "
+                      f"evaluate --task {task} --checkpoint baselines/{task}_paper/float --bits ... --out "
+                      f"results/{paper_path.name}`.")
+    rows = pd.concat(parts)
     rows = rows.assign(bits=rows["weight_bits"].map(lambda b: "float" if b >= 32 else str(b)))
     table = rows.pivot_table(index="model", columns="bits", values=value, aggfunc="mean", sort=False)
+    table = table[sorted(table.columns, key=lambda b: FLOAT_BITS if b == "float" else int(b))]
     table.insert(0, "parameters", [params.get(m) for m in table.index])
     cnn_model = read_config(cnn_cfg)["model"]
     return ["", f"## GRU vs Dilated-Convolution baseline ({unit}, post-training quantization, 8-bit activations"
@@ -201,7 +218,7 @@ def _baseline_section(task: str, value: str, unit: str) -> list[str]:
             f"trained by `python -m memgru train --task {task} --config configs/{task}_dcnn.json --out "
             f"baselines/{task}_dcnn --runs float`, measured by `python -m memgru evaluate --task {task} "
             f"--checkpoint baselines/{task}_dcnn/float --bits 2,3,4,5,6,7,8,16,32 --out results/{task}_dcnn_bits.csv`"
-            f"; the GRU row is the PTQ row of the bits table.", "", markdown_table(table)]
+            f"; the GRU row is the PTQ row of the bits table.{paper_note}", "", markdown_table(table)]
 
 
 def _plan_section(task: str, float_sha256: str | None) -> list[str]:

@@ -1,6 +1,7 @@
 """Task pipeline end to end on a tiny trajectory-shaped dataset: train, predict, experiments, model card."""
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -164,6 +165,18 @@ def test_experiments_and_model_card(task_folder, monkeypatch):
     card = model_card("trajectory")
     assert "## Choice of the training weight noise (validation accuracy, %, 6-bit weights, mean over 2 device seeds)" \
         in card and "| candidate | σ = 0 | σ = 0.2 |" in card and "| η = 0.2, row scale |" in card
+
+    baselines = root / "baselines"  # Table 2: the GRU, the dilated CNN and the paper-size GRU side by side
+    for name in ("trajectory_dcnn", "trajectory_paper"):
+        shutil.copytree(folder / "float", baselines / name / "float")
+    ptq = bits.query("method == 'ptq'").drop(columns="method")
+    ptq.to_csv(results / "trajectory_dcnn_bits.csv", index=False)
+    ptq.query("weight_bits >= 32").to_csv(results / "trajectory_paper_bits.csv", index=False)  # float only
+    monkeypatch.setenv("MEMGRU_BASELINES_DIR", str(baselines))
+    card = model_card("trajectory")
+    assert "| model | parameters | 4 | float |" in card and "| Dilated CNN |" in card
+    assert "| GRU, paper size (1 x 12) |" in card and "| – |" in card  # no 4-bit figure for it: a dash
+    assert "--config configs/trajectory_paper.json --out baselines/trajectory_paper --runs float --epochs 4`" in card
 
 
 def test_training_refuses_data_of_the_wrong_shape(task_folder, tmp_path):
