@@ -221,6 +221,28 @@ def _baseline_section(task: str, value: str, unit: str) -> list[str]:
             f"; the GRU row is the PTQ row of the bits table.{paper_note}", "", markdown_table(table)]
 
 
+def _plan_variants(task: str, main: Path) -> list[str]:
+    """One row per other plan report of the task (`results/plan_<task>_*.json`: other constraints or tolerances)
+    next to the main one: its command, weight bits and devices saved, test metric of the plan and of uniform
+    W6/A8, PTQ and after the QAT fine-tune."""
+    from memgru.fusion import load_report
+
+    paths = [main, *sorted(p for p in results_root().glob(f"plan_{task}_*.json") if p != main)]
+    if len(paths) < 2:
+        return []
+    rows = []
+    for path in paths:
+        report = load_report(path)
+        saved = report["cost"].get("saving_pct", {})
+        test = lambda name, r=report: " / ".join(_fmt(v) for v in r["results"][name]["test"].values())  # noqa: E731
+        rows.append({"report": f"`{path.name}`", "command": f"`{report.get('command', '–')}`",
+                     "weight bits saved %": saved.get("total_weight_bits"), "devices saved %": saved.get("devices"),
+                     "plan PTQ": test("plan_ptq"), "plan QAT": test("plan_qat"),
+                     "W6/A8 PTQ": test("uniform_w6a8_ptq"), "W6/A8 QAT": test("uniform_w6a8_qat")})
+    return ["", "All plans of this task (test metric; the first is the one detailed above):", "",
+            markdown_table(pd.DataFrame(rows).set_index("report"))]
+
+
 def _plan_section(task: str, float_sha256: str | None) -> list[str]:
     """The fusion-quantization plan (`results/plan_<task>.json`) vs uniform W6/A8: bits, cost, metrics."""
     from memgru.fusion import load_report, plan_tables
@@ -250,7 +272,7 @@ def _plan_section(task: str, float_sha256: str | None) -> list[str]:
             f"DAC, {report['constraints']['lut_bits']}-bit sigmoid/tanh tables{held}"
             f"{_ranges_note(report['constraints'].get('act_percentile', 100.0))}; each model fine-tuned "
             f"{report.get('qat_epochs')} QAT epochs (`_qat`) or not (`_ptq`).", "",
-            markdown_table(bits), "", markdown_table(cost), "", markdown_table(metrics)]
+            markdown_table(bits), "", markdown_table(cost), "", markdown_table(metrics), *_plan_variants(task, path)]
 
 
 def _unusual_table(rows: pd.DataFrame, value: str) -> str:

@@ -219,6 +219,14 @@ def test_plan_task_reports_plan_cost_and_metrics(task_folder, tmp_path, capsys, 
     card = model_card("trajectory")
     assert "## Fusion quantization plan" in card and "| gru.hh_l0 | weight |" in card
     assert "| total_weight_bits |" in card and "| uniform_w6a8_ptq |" in card and "Stale" not in card
+    assert f"`{doc['command']}` → `results/plan_trajectory.json`" in card and "All plans" not in card
+    weights_only = tmp_path / "plan_trajectory_weights.json"  # a second plan: the card lists both
+    assert main([*args[:-2], "--act-bits", "8", "--out", str(weights_only)]) == 0
+    held = json.loads(weights_only.read_text())
+    assert held["constraints"]["act_bits"] == 8 and "--act-bits 8" in held["command"]
+    assert {held["plan"][s["name"]] for s in held["slots"] if s["kind"] == "act"} == {8}
+    card = model_card("trajectory")
+    assert "All plans of this task" in card and "| `plan_trajectory_weights.json` |" in card
     doc["checkpoint_sha256"] = "0" * 64  # a plan made for other weights is flagged
     out.write_text(json.dumps(doc))
     assert "**Stale:**" in model_card("trajectory")
