@@ -186,11 +186,13 @@ def _baseline_section(task: str, value: str, unit: str) -> list[str]:
     gru_rows = gru_rows[gru_rows.get("method", "ptq") == "ptq"] if "method" in gru_rows else gru_rows
     if "temperature_c" in gru_rows:
         return []
+    gru_cfg = read_config(task_spec(task).pretrained_dir / "float")
+    gru = f"GRU ({gru_cfg['model']['layers']} x {gru_cfg['model']['hidden']}, the bundled model)"
     params = {
-        "GRU": read_config(task_spec(task).pretrained_dir / "float")["extra"].get("metrics", {}).get("parameters"),
+        gru: gru_cfg["extra"].get("metrics", {}).get("parameters"),
         "Dilated CNN": read_config(cnn_cfg)["extra"].get("metrics", {}).get("parameters"),
     }
-    parts = [gru_rows.assign(model="GRU"), pd.read_csv(cnn_path).assign(model="Dilated CNN")]
+    parts = [gru_rows.assign(model=gru), pd.read_csv(cnn_path).assign(model="Dilated CNN")]
     paper_cfg, paper_path = baselines_root() / f"{task}_paper" / "float", results_root() / f"{task}_paper_bits.csv"
     paper_note = ""
     if (paper_cfg / "config.json").is_file() and paper_path.is_file():
@@ -198,13 +200,16 @@ def _baseline_section(task: str, value: str, unit: str) -> list[str]:
         arch, paper_metrics = paper["model"], paper["extra"].get("metrics", {})
         label = f"GRU, paper size ({arch['layers']} x {arch['hidden']})"
         params[label] = paper_metrics.get("parameters")
-        parts.append(pd.read_csv(paper_path).assign(model=label))
+        paper_rows = pd.read_csv(paper_path)
+        parts.append(paper_rows.assign(model=label))
+        paper_bits = ",".join(str(int(b)) for b in sorted(paper_rows["weight_bits"].unique()))
         paper_note = (f" The paper-size GRU was trained by `python -m memgru train --task {task} --config "
                       f"configs/{task}_paper.json --out baselines/{task}_paper --runs float --epochs "
-                      f"{paper['extra'].get('train', {}).get('epochs')}` ({paper_metrics.get('epochs_run')} epochs, "
-                      f"{paper_metrics.get('train_minutes')} min on this CPU) and measured by `python -m memgru "
-                      f"evaluate --task {task} --checkpoint baselines/{task}_paper/float --bits ... --out "
-                      f"results/{paper_path.name}`.")
+                      f"{paper['extra'].get('train', {}).get('epochs')}` ({paper_metrics.get('epochs_run')} "
+                      f"epochs run, the best on validation kept; {paper_metrics.get('train_minutes')} min on this "
+                      "CPU) and "
+                      f"measured by `python -m memgru evaluate --task {task} --checkpoint baselines/{task}_paper/float "
+                      f"--bits {paper_bits} --out results/{paper_path.name}`.")
     rows = pd.concat(parts)
     rows = rows.assign(bits=rows["weight_bits"].map(lambda b: "float" if b >= 32 else str(b)))
     table = rows.pivot_table(index="model", columns="bits", values=value, aggfunc="mean", sort=False)
