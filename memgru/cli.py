@@ -16,7 +16,7 @@ from typing import Any, NoReturn
 import numpy as np
 import pandas as pd
 
-from memgru.config import FLOAT_BITS, DeviceConfig, QuantConfig
+from memgru.config import FLOAT_BITS, NOISE_SCALES, DeviceConfig, QuantConfig
 from memgru.errors import MemgruError
 from memgru.tasks.registry import TASK_NAMES, load_task_model, task_spec
 
@@ -338,16 +338,14 @@ def cmd_plan(args: argparse.Namespace) -> dict[str, Any]:
     return {**report, "json": str(out)}
 
 
-PLAN_DEFAULTS = {"checkpoint": None, "data_dir": None, "tolerance": None, "max_states": 32, "max_slices": 2,
-                 "dac_bits": 8, "adc_bits": FLOAT_BITS, "circuit": "lut", "lut_bits": 10, "act_bits": None,
-                 "sigma": 0.0, "seeds": 3, "limit": 512, "qat_epochs": 2}
-"""`plan`'s option defaults (kept in step with its parser), to write the command a report was made with."""
-
-
 def _plan_command(args: argparse.Namespace) -> str:
-    """The `plan` command line that reproduces a report: the task, every option not at its default, `--out`."""
+    """The `plan` command line that reproduces a report: the task, every option not at its parser default
+    (`--seeds` only with σ > 0), `--out` when given."""
+    defaults = vars(_parser().parse_args(["plan", "--task", args.task]))
     parts = ["python -m memgru plan", f"--task {args.task}"]
-    for name, default in PLAN_DEFAULTS.items():
+    for name, default in defaults.items():
+        if name in ("task", "out", "json", "run", "show", "command"):
+            continue
         value = getattr(args, name)
         if value != default and not (name == "seeds" and args.sigma == 0):
             parts.append(f"--{name.replace('_', '-')} {value}")
@@ -388,7 +386,7 @@ def _parser() -> _Parser:
     p.add_argument("--runs", default="float,noise", help="which runs: float, noise or both (comma-separated)")
     p.add_argument("--epochs", type=int, default=None, help="override the config's epochs")
     p.add_argument("--weight-noise", type=_fraction, default=None, help="weight-noise η of the noise run")
-    p.add_argument("--noise-scale", choices=("matrix", "row"), default=None,
+    p.add_argument("--noise-scale", choices=NOISE_SCALES, default=None,
                    help="η relative to each matrix's max|W| (default) or each row's (η ≈ 1.2·σ mimics variation σ)")
     p.add_argument("--lr", type=float, default=None, help="override the config's learning rate")
     p.add_argument("--init-from", help="start from this checkpoint's weights (e.g. noise-aware fine-tuning)")

@@ -24,6 +24,8 @@ from memgru.errors import MemgruError
 
 FLOAT_BITS = 32
 """Bit width that means "no quantization" (full precision float) in configs and on the CLI."""
+NOISE_SCALES = ("matrix", "row")
+"""What the training weight-noise η is relative to: the whole matrix's max|W|, or each output row's max|W|."""
 
 ACT_POINTS = ("input", "preact", "gate")
 """Where activations can be quantized: `input` = values driven onto crossbar rows (x_t and h_{t-1},
@@ -333,8 +335,8 @@ class TrainConfig(_JsonConfig):
         if isinstance(self.val_noise_draws, bool) or not isinstance(self.val_noise_draws, int) \
                 or self.val_noise_draws < 0:
             raise MemgruError(f"val_noise_draws must be an integer >= 0, got {self.val_noise_draws!r}")
-        if self.noise_scale not in ("matrix", "row"):
-            raise MemgruError(f"noise_scale must be 'matrix' or 'row', got {self.noise_scale!r}")
+        if self.noise_scale not in NOISE_SCALES:
+            raise MemgruError(f"noise_scale must be one of {', '.join(NOISE_SCALES)}, got {self.noise_scale!r}")
         if not self.lr > 0:
             raise MemgruError(f"lr must be > 0, got {self.lr}")
         _check_fraction("weight_noise", self.weight_noise)

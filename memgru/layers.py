@@ -28,10 +28,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from memgru.config import FLOAT_BITS, DeviceConfig, QuantConfig
+from memgru.config import FLOAT_BITS, NOISE_SCALES, DeviceConfig, QuantConfig
 from memgru.crossbar import ProgrammedMatrix, program
 from memgru.errors import MemgruError
-from memgru.quant import NOISE_SCALES, ActivationQuantizer, fake_quant_weight, inject_weight_noise
+from memgru.quant import ActivationQuantizer, fake_quant_weight, inject_weight_noise
 
 GATES = ("r", "z", "n")
 """PyTorch's gate order inside weight_ih / weight_hh: reset, update, new."""

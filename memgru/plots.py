@@ -341,7 +341,7 @@ def training_curves(logs: pd.DataFrame, metric: str, title: str = "") -> go.Figu
                                      line={"color": color, "dash": dash}), row=1, col=1)
         fig.add_trace(go.Scatter(x=part["epoch"], y=part["val_metric"], name=f"{run} · val {metric}",
                                  mode="lines+markers", line={"color": color}), row=1, col=2)
-        if "val_metric_noisy" in part and part["val_metric_noisy"].notna().any():
+        if _selected_under_noise(part):
             fig.add_trace(go.Scatter(x=part["epoch"], y=part["val_metric_noisy"], mode="lines+markers",
                                      name=f"{run} · val {metric} under weight noise", line={"color": color,
                                      "dash": "dot"}), row=1, col=2)
@@ -350,14 +350,18 @@ def training_curves(logs: pd.DataFrame, metric: str, title: str = "") -> go.Figu
     return fig
 
 
+def _selected_under_noise(run_log: pd.DataFrame) -> bool:
+    """True when one run's log recorded `val_metric_noisy` (a noise run that chose its epoch under weight noise)."""
+    return "val_metric_noisy" in run_log and bool(run_log["val_metric_noisy"].notna().any())
+
+
 def kept_epochs(logs: pd.DataFrame, metric: str) -> pd.DataFrame:
     """The epoch each run kept (one row per run of `logs`, as `training_curves` takes them): the best
     `val_metric_noisy` where the run recorded it (a noise run selected under weight noise), else the best
     `val_metric`; `selected_on` says which."""
     rows = []
     for _, part in logs.groupby("run", sort=False):
-        column = "val_metric_noisy" if "val_metric_noisy" in part and part["val_metric_noisy"].notna().any() \
-            else "val_metric"
+        column = "val_metric_noisy" if _selected_under_noise(part) else "val_metric"
         values = pd.to_numeric(part[column], errors="coerce")
         row = part.loc[values.idxmax() if metric == "accuracy" else values.idxmin()].copy()
         row["selected_on"] = "validation under weight noise" if column == "val_metric_noisy" else "validation"

@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from memgru.config import FLOAT_BITS
+from memgru.config import FLOAT_BITS, NOISE_SCALES
 from memgru.errors import MemgruError
 
 MIN_SCALE = 1e-12
@@ -62,10 +62,6 @@ def fake_quant_weight(w: torch.Tensor, bits: int, per_channel: bool = True) -> t
     qmax = weight_qmax(bits)
     zero = torch.zeros(w.shape[0], dtype=torch.int32, device=w.device)
     return torch.fake_quantize_per_channel_affine(w, scale.float(), zero, 0, -qmax, qmax)
-
-
-NOISE_SCALES = ("matrix", "row")
-"""What the weight-noise η is relative to: the whole matrix's max|W|, or each output row's max|W|."""
 
 
 def inject_weight_noise(
