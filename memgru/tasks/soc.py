@@ -3,11 +3,14 @@
 Protocol (mirrors the paper's CALCE protocol on simulated data):
 - Cell: LG M50 21700, 5 Ah, simulated with PyBaMM SPMe + lumped thermal, ``ORegan2022`` parameters
   (see `memgru.tasks.soc_sim`). Every recording starts at full charge (4.2 V, ambient temperature)
-  and repeats one drive cycle, scaled to a 2C (10 A) peak discharge, until the voltage hits 2.5 V.
-- Test: FUDS (the UDDS schedule) at ambient 0, 25 and 45 °C. FUDS is never used for training.
-- Train / validation: US06, DST and WLTC at 0, 10, 20, 25, 30, 40, 45, 50 °C; the validation
-  recordings are DST at 10 °C, US06 at 30 °C and WLTC at 40 °C (whole recordings, never windows of
-  a training recording).
+  and repeats one drive cycle, scaled to a given peak discharge current, until the voltage hits 2.5 V.
+- Test: FUDS (the UDDS schedule) at ambient 0, 25 and 45 °C, scaled to a 2C (10 A) peak. FUDS is
+  never used for training.
+- Train / validation: US06, DST and WLTC at 0, 10, 20, 25, 30, 40, 45, 50 °C, each at two scalings,
+  a 2C (10 A) and a 1C (5 A) peak, so the mean discharge current of the training recordings spans
+  0.5–1.4 A (one scaling alone: 1.0–1.4 A) — a car is driven gently as well as hard; the validation
+  recordings are DST at 10 °C, US06 at 30 °C and WLTC at 40 °C at both scalings (whole recordings,
+  never windows of a training recording).
 - Measurements: voltage, current and cell temperature at 1 Hz with seeded Gaussian sensor noise
   (σ_V = 3 mV, σ_I = sqrt((10 mA)² + (0.5 % · |I|)²), σ_T = 0.3 °C). The SOC target is coulomb
   counting of the *true* current against the 5 Ah nominal capacity, starting from 1.
@@ -67,17 +70,21 @@ TRAIN_TEMPERATURES_C = (0.0, 10.0, 20.0, 25.0, 30.0, 40.0, 45.0, 50.0)
 VAL_RECORDINGS = frozenset({("DST", 10.0), ("US06", 30.0), ("WLTC", 40.0)})
 """(cycle, ambient °C) pairs held out from training for validation."""
 PEAK_C_RATE = 2.0
-"""Peak discharge current of every scaled drive cycle, in multiples of the 5 Ah capacity (2.0 = 10 A)."""
+"""Peak discharge current of the scaled test drive cycle, in multiples of the 5 Ah capacity (2.0 = 10 A)."""
+TRAIN_PEAK_C_RATES = (2.0, 1.0)
+"""Peak discharge currents (multiples of the capacity) at which every training and validation cycle is run."""
 NOISE_SIGMA = {"voltage_v": 0.003, "current_a_abs": 0.010, "current_a_rel": 0.005, "temperature_c": 0.3}
 """Sensor noise standard deviations: volts, amperes, fraction of |I|, °C."""
 
 _SIM_NAMES = {TEST_CYCLE: "UDDS"}
-_META_COLUMNS = ("recording", "cycle", "ambient_c", "start_s")
+_META_COLUMNS = ("recording", "cycle", "ambient_c", "peak_c_rate", "start_s")
 
 
-def recording_name(cycle: str, ambient_c: float) -> str:
-    """Identifier of one recording, e.g. ``FUDS_25C`` (also its trace file's stem)."""
-    return f"{cycle}_{ambient_c:g}C"
+def recording_name(cycle: str, ambient_c: float, peak_c_rate: float = PEAK_C_RATE) -> str:
+    """Identifier of one recording (also its trace file's stem): ``FUDS_25C`` at the PEAK_C_RATE scaling,
+    ``US06_25C_1Cpeak`` at another peak current."""
+    name = f"{cycle}_{ambient_c:g}C"
+    return name if float(peak_c_rate) == PEAK_C_RATE else f"{name}_{peak_c_rate:g}Cpeak"
 
 
 def coulomb_count(
@@ -156,18 +163,24 @@ def _plan(
     train_cycles: tuple[str, ...],
     train_temperatures_c: tuple[float, ...],
     test_temperatures_c: tuple[float, ...],
-) -> list[tuple[str, str, float]]:
-    """(split, cycle, ambient °C) of every recording of the data set."""
+    peak_c_rate: float = PEAK_C_RATE,
+    train_peak_c_rates: tuple[float, ...] = TRAIN_PEAK_C_RATES,
+) -> list[tuple[str, str, float, float]]:
+    """(split, cycle, ambient °C, peak C-rate) of every recording of the data set."""
     if TEST_CYCLE in train_cycles or _SIM_NAMES[TEST_CYCLE] in train_cycles:
         raise MemgruError(f"the test drive cycle {TEST_CYCLE} (UDDS) must not be a training cycle")
     if not train_temperatures_c or not any(
         (c, float(t)) not in VAL_RECORDINGS for c in train_cycles for t in train_temperatures_c
     ):
         raise MemgruError("the SOC data set needs at least one training recording")
-    plan = [("test", TEST_CYCLE, float(t)) for t in test_temperatures_c]
-    for cycle in train_cycles:
-        for temp in train_temperatures_c:
-            plan.append(("val" if (cycle, float(temp)) in VAL_RECORDINGS else "train", cycle, float(temp)))
+    if not train_peak_c_rates or min(train_peak_c_rates) <= 0 or peak_c_rate <= 0:
+        raise MemgruError(f"peak C-rates must be positive, got test {peak_c_rate} and train {train_peak_c_rates}")
+    plan = [("test", TEST_CYCLE, float(t), float(peak_c_rate)) for t in test_temperatures_c]
+    for rate in train_peak_c_rates:
+        for cycle in train_cycles:
+            for temp in train_temperatures_c:
+                split = "val" if (cycle, float(temp)) in VAL_RECORDINGS else "train"
+                plan.append((split, cycle, float(temp), float(rate)))
     return plan
 
 
@@ -176,6 +189,7 @@ def build_dataset(
     *,
     seed: int = 0,
     peak_c_rate: float = PEAK_C_RATE,
+    train_peak_c_rates: tuple[float, ...] = TRAIN_PEAK_C_RATES,
     train_cycles: tuple[str, ...] = TRAIN_CYCLES,
     train_temperatures_c: tuple[float, ...] = TRAIN_TEMPERATURES_C,
     test_temperatures_c: tuple[float, ...] = TEST_TEMPERATURES_C,
@@ -192,31 +206,35 @@ def build_dataset(
     (`SequenceSet` windows), ``stats.json`` (train-only feature mean/std) and ``summary.json``.
     The keyword arguments default to the protocol in the module docstring: training windows of
     `window_s` every `stride_s`, validation/test windows of `eval_window_s` every `eval_window_s` (None:
-    the training windowing); `max_duration_s` truncates every recording (for quick tests; None runs
-    each to the cut-off).
+    the training windowing); `peak_c_rate` scales the test cycle and `train_peak_c_rates` every training
+    and validation cycle (one recording per rate); `max_duration_s` truncates every recording (for quick
+    tests; None runs each to the cut-off).
     Returns the JSON-able summary.
     """
     out_dir = Path(out_dir)
     started = time.perf_counter()
-    records: dict[str, list[tuple[str, SocRecord, str, float]]] = {"train": [], "val": [], "test": []}
+    records: dict[str, list[tuple[str, SocRecord, str, float, float]]] = {"train": [], "val": [], "test": []}
     recordings, cached = [], 0
-    for split, cycle, temp in _plan(tuple(train_cycles), tuple(train_temperatures_c), tuple(test_temperatures_c)):
-        spec = SimSpec(_SIM_NAMES.get(cycle, cycle), temp, peak_c_rate, max_duration_s)
+    plan = _plan(tuple(train_cycles), tuple(train_temperatures_c), tuple(test_temperatures_c),
+                 float(peak_c_rate), tuple(float(r) for r in train_peak_c_rates))
+    for split, cycle, temp, rate in plan:
+        spec = SimSpec(_SIM_NAMES.get(cycle, cycle), temp, rate, max_duration_s)
         clean, hit = simulate_cached(spec, out_dir / "sim", cycle_dir)
         cached += hit
-        name = recording_name(cycle, temp)
+        name = recording_name(cycle, temp, rate)
         rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
         noisy = add_sensor_noise(clean, rng).assign(soc=coulomb_count(clean["current_a"].to_numpy()))
         path = out_dir / "traces" / f"{name}.csv"
         write_soc_csv(path, noisy)
         record = read_soc_csv(path)
-        records[split].append((name, record, cycle, temp))
+        records[split].append((name, record, cycle, temp, rate))
         recordings.append(
             {
                 "name": name,
                 "split": split,
                 "cycle": cycle,
                 "ambient_c": temp,
+                "peak_c_rate": rate,
                 "duration_s": len(clean),
                 "discharged_ah": round(float(np.trapezoid(clean["current_a"], dx=1.0)) / 3600.0, 4),
                 "final_soc": round(float(noisy["soc"].iloc[-1]), 4),
@@ -225,7 +243,7 @@ def build_dataset(
             }
         )
 
-    train_raw = np.concatenate([r.frame[list(FEATURES)].to_numpy(np.float64) for _, r, _, _ in records["train"]])
+    train_raw = np.concatenate([r.frame[list(FEATURES)].to_numpy(np.float64) for _, r, *_ in records["train"]])
     stats = {
         "features": list(FEATURES),
         "mean": [float(m) for m in train_raw.mean(axis=0)],
@@ -241,11 +259,11 @@ def build_dataset(
     for split, items in records.items():
         xs, ys, metas = [], [], []
         length, stride = (window_s, stride_s) if split == "train" or not eval_window_s else (eval_window_s,) * 2
-        for name, record, cycle, temp in items:
+        for name, record, cycle, temp, rate in items:
             x, y, starts = make_windows(featurise(record.frame, stats), record.soc, length, stride)
             xs.append(x)
             ys.append(y)
-            metas.append(pd.DataFrame(dict(zip(_META_COLUMNS, (name, cycle, temp, starts), strict=True))))
+            metas.append(pd.DataFrame(dict(zip(_META_COLUMNS, (name, cycle, temp, rate, starts), strict=True))))
         sequences = SequenceSet(
             np.concatenate([np.zeros((0, length, len(FEATURES)), np.float32), *xs]),
             np.concatenate([np.zeros((0, length), np.float32), *ys]),
@@ -255,7 +273,7 @@ def build_dataset(
         counts[split] = {
             "windows": len(sequences),
             "recordings": len(items),
-            "samples": int(sum(len(r.frame) for _, r, _, _ in items)),
+            "samples": int(sum(len(r.frame) for _, r, *_ in items)),
         }
 
     summary = {
@@ -272,6 +290,7 @@ def build_dataset(
             "capacity_ah": CAPACITY_AH,
             "cutoff_v": LOWER_CUTOFF_V,
             "peak_c_rate": peak_c_rate,
+            "train_peak_c_rates": [float(r) for r in train_peak_c_rates],
             "window_s": window_s,
             "stride_s": stride_s,
             "eval_window_s": eval_window_s,
@@ -281,7 +300,7 @@ def build_dataset(
             "train_cycles": list(train_cycles),
             "train_temperatures_c": list(train_temperatures_c),
             "test_temperatures_c": list(test_temperatures_c),
-            "val_recordings": sorted(recording_name(c, t) for c, t in VAL_RECORDINGS),
+            "val_recordings": sorted(name for name, *_ in records["val"]),
         },
         "sources": {
             "UDDS (FUDS), US06, WLTC": "PyBaMM 24.1 drive-cycle files, BSD-3-Clause (see assets/soc/)",
@@ -307,9 +326,11 @@ def load_stats(data_dir: Path) -> dict:
     return json.loads(path.read_text())
 
 
-def load_trace(data_dir: Path, cycle: str = TEST_CYCLE, ambient_c: float = 25.0) -> SocRecord:
+def load_trace(
+    data_dir: Path, cycle: str = TEST_CYCLE, ambient_c: float = 25.0, peak_c_rate: float = PEAK_C_RATE
+) -> SocRecord:
     """A whole recording (noisy 1 Hz measurements and true SOC) for sequence-to-sequence evaluation."""
-    path = Path(data_dir) / "traces" / f"{recording_name(cycle, ambient_c)}.csv"
+    path = Path(data_dir) / "traces" / f"{recording_name(cycle, ambient_c, peak_c_rate)}.csv"
     if not path.is_file():
         raise MemgruError(f"no SOC trace {path.name} in {path.parent}; build the SOC data first")
     return read_soc_csv(path)

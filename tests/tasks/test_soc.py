@@ -224,6 +224,7 @@ TINY = {
     "train_temperatures_c": (10.0,),
     "test_temperatures_c": (25.0,),
     "max_duration_s": 90,
+    "train_peak_c_rates": (2.0,),
 }
 
 
@@ -261,7 +262,8 @@ def test_simulation_rejects_unknown_cycle():
 def test_splits_follow_the_protocol(tiny_data):
     out, summary = tiny_data
     train, val, test = (soc.load_split(out, s) for s in ("train", "val", "test"))
-    assert list(test.meta.columns) == ["recording", "cycle", "ambient_c", "start_s"]
+    assert list(test.meta.columns) == ["recording", "cycle", "ambient_c", "peak_c_rate", "start_s"]
+    assert set(test.meta["peak_c_rate"]) == {soc.PEAK_C_RATE}
     assert set(test.meta["recording"]) == {"FUDS_25C"} and set(test.meta["ambient_c"]) == {25.0}
     assert set(val.meta["recording"]) == {"DST_10C"}
     assert set(train.meta["recording"]) == {"US06_10C"}
@@ -272,6 +274,28 @@ def test_splits_follow_the_protocol(tiny_data):
     assert summary["counts"]["train"] == {"windows": 5, "recordings": 1, "samples": 91}
     with pytest.raises(MemgruError, match="unknown split"):
         soc.load_split(out, "dev")
+
+
+def test_training_cycles_run_at_every_peak_rate(tiny_data, tmp_path):
+    """Each training/validation cycle is simulated once per peak C-rate (own name, own noise, scaled
+    current); the test cycle only at the test rate."""
+    out, _ = tiny_data
+    shutil.copytree(out / "sim", tmp_path / "sim")
+    summary = soc.build_dataset(tmp_path, seed=0, window_s=30, stride_s=20, eval_window_s=None,
+                                **{**TINY, "train_peak_c_rates": (2.0, 1.0)})
+    assert summary["simulations_run"] == 2  # the two 1C recordings; the 2C ones come from the cache
+    train, val, test = (soc.load_split(tmp_path, s) for s in ("train", "val", "test"))
+    assert set(train.meta["recording"]) == {"US06_10C", "US06_10C_1Cpeak"}
+    assert set(val.meta["recording"]) == {"DST_10C", "DST_10C_1Cpeak"}
+    assert set(test.meta["recording"]) == {"FUDS_25C"} and set(test.meta["peak_c_rate"]) == {2.0}
+    assert set(train.meta["peak_c_rate"]) == {1.0, 2.0}
+    assert summary["parameters"]["val_recordings"] == ["DST_10C", "DST_10C_1Cpeak"]
+    hard, gentle = (soc.load_trace(tmp_path, "US06", 10.0).frame, soc.load_trace(tmp_path, "US06", 10.0, 1.0).frame)
+    ratio = gentle["current_a"].abs().sum() / hard["current_a"].abs().sum()
+    assert ratio == pytest.approx(0.5, abs=0.02)
+    assert not np.allclose(gentle["voltage_v"], hard["voltage_v"])
+    with pytest.raises(MemgruError, match="peak C-rates must be positive"):
+        soc.build_dataset(tmp_path, **{**TINY, "train_peak_c_rates": (0.0,)})
 
 
 def test_validation_and_test_windows_are_longer(tiny_data, tmp_path):

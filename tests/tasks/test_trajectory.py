@@ -25,6 +25,7 @@ from memgru.tasks.trajectory_tracks import (
     VR,
     T,
     clean_track,
+    drop_stale_start,
     from_enu,
     heading_unit,
     jitter_positions,
@@ -101,6 +102,35 @@ def test_resample_interleaved_reports_and_gaps():
     grid = synth_track(40, dt=10.0, t0=2000.0)
     again = resample_track(pd.DataFrame(grid, columns=["time_s", *tr.POINT_COLUMNS[1:]]), step_s=10, max_gap_s=20)
     np.testing.assert_allclose(again[0], grid)
+
+
+def _stale_first(pts: np.ndarray, lag_s: float) -> np.ndarray:
+    """Copy of a track whose first position is the one `lag_s` seconds earlier (same timestamp)."""
+    out = pts.copy()
+    back = synth_track(2, dt=lag_s, t0=pts[0, T] - lag_s, lat0=0.0, lon0=0.0)
+    east_north = to_enu(back)[1] - to_enu(back)[0]  # how far the aircraft moves in lag_s
+    lat, lon = from_enu(-east_north[None, None], pts[None, 0, LAT:LON + 1])
+    out[0, LAT], out[0, LON] = lat.item(), lon.item()
+    return out
+
+
+def test_stale_first_position_of_a_segment_is_dropped():
+    """The first state vector after (re)acquisition carries an old position: dropped in resampling,
+    while an inconsistency that goes on (a false track's evidence) and a clean start are kept."""
+    grid = synth_track(40, dt=10.0, t0=2000.0)
+    stale = _stale_first(grid, 7.0)
+    np.testing.assert_allclose(drop_stale_start(stale), grid[1:])
+    frame = pd.DataFrame(stale, columns=["time_s", *tr.POINT_COLUMNS[1:]])
+    np.testing.assert_allclose(resample_track(frame, step_s=10, max_gap_s=20)[0], grid[1:])
+    np.testing.assert_allclose(drop_stale_start(grid), grid)  # clean start kept
+    slightly = _stale_first(grid, 1.0)  # 1 s old: within the tolerance, kept
+    np.testing.assert_allclose(drop_stale_start(slightly), slightly)
+    inconsistent = grid.copy()
+    inconsistent[:, GS] *= 0.7  # reported speed 135 kt short of the motion at every step
+    np.testing.assert_allclose(drop_stale_start(inconsistent), inconsistent)
+    no_reports = stale.copy()
+    no_reports[:, GS] = np.nan  # a user file without groundspeed: nothing to compare with
+    np.testing.assert_allclose(drop_stale_start(no_reports), no_reports)
 
 
 # ------------------------------------------------------------------------------------ features
