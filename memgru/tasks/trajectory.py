@@ -13,7 +13,8 @@ Data (built by `build_dataset`, see also `trajectory_fakes` for the false-track 
   train; the others (aircraft never seen in training) are the real-only check split `unusual`.
 - every track is cleaned (`trajectory_tracks.clean_track`: ground and low segments, duplicated
   times, out-of-range values and glitches), resampled to `STEP_S` = 10 s (the test set's own
-  sampling), split at gaps of more than 20 s, and cut into windows of `WINDOW_POINTS` = 33 points
+  sampling), split at gaps of more than 20 s, stripped of a stale first position per piece
+  (`trajectory_tracks.drop_stale_start`), and cut into windows of `WINDOW_POINTS` = 33 points
   (32 steps, 320 s).
 - each real window gets one false counterpart derived from real windows of the *same* split
   (label 1), so classes are balanced and test fakes never see training aircraft. Train and
