@@ -135,7 +135,8 @@ def run_experiment(
         qat = []
         for b in (b for b in bits if b < FLOAT_BITS):
             tuned = plain_copy(qat_finetune(float_model, train, val, base, b, qat_epochs), float_model.cfg)
-            qat.append(evaluate_sets(tuned, sets, calibration, bits=[b], **acts).assign(method="qat"))
+            qat.append(evaluate_sets(tuned, sets, calibration, bits=[b], **acts).assign(method="qat",
+                                                                                      qat_epochs=qat_epochs))
             say(f"QAT {b}-bit done at {time.perf_counter() - start:.0f} s")
         rows = pd.concat([ptq, *qat], ignore_index=True)
     elif name == "sigma":

@@ -358,6 +358,9 @@ def model_card(task: str) -> str:
         act, act_bits, gate_bits = _precision(rows)
         flag = "" if act_bits in (None, 8) else f" --act-bits {act_bits}"
         flag += "" if gate_bits is None else f" --gate-bits {gate_bits}"
+        if name == "bits" and "qat_epochs" in rows and rows["qat_epochs"].nunique() == 1:
+            epochs = int(rows["qat_epochs"].dropna().iloc[0])
+            flag += "" if epochs == 2 else f" --qat-epochs {epochs}"  # the command's default is 2
         if name == "sigma" and rows["seed"].nunique() != 5:  # the command's default is 5 device seeds
             flag += f" --seeds {rows['seed'].nunique()}"
         if "limit" in rows:

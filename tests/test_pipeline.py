@@ -113,6 +113,7 @@ def test_experiments_and_model_card(task_folder, monkeypatch):
     folder = root / "pretrained" / "trajectory"
     bits = run_experiment("trajectory", "bits", folder, data, bits=[4, 32], qat_epochs=1)
     assert set(bits["method"]) == {"ptq", "qat"} and len(bits) == 3
+    assert list(bits.loc[bits["method"] == "qat", "qat_epochs"]) == [1]  # the card's command needs it
     quantized = bits[bits["weight_bits"] < 32]  # trajectory chips calibrate on percentiles, and say so
     assert set(quantized["act_percentile"]) == {99.99}
     assert bits.loc[bits["weight_bits"] >= 32, "act_percentile"].isna().all()
@@ -130,6 +131,7 @@ def test_experiments_and_model_card(task_folder, monkeypatch):
     monkeypatch.setenv("MEMGRU_RESULTS_DIR", str(results))
     card = model_card("trajectory")
     assert "PTQ vs QAT" in card and "| method | 4 | float |" in card
+    assert "--name bits --qat-epochs 1`" in card
     assert "8-bit activations (ranges: 99.99th percentile)" in card
     assert "python -m memgru experiment --task trajectory --name sigma" in card and "± " in card
     assert "python -m memgru train --task trajectory --runs noise" in card
