@@ -163,8 +163,8 @@ def _plan(
     train_cycles: tuple[str, ...],
     train_temperatures_c: tuple[float, ...],
     test_temperatures_c: tuple[float, ...],
-    peak_c_rate: float = PEAK_C_RATE,
-    train_peak_c_rates: tuple[float, ...] = TRAIN_PEAK_C_RATES,
+    peak_c_rate: float,
+    train_peak_c_rates: tuple[float, ...],
 ) -> list[tuple[str, str, float, float]]:
     """(split, cycle, ambient °C, peak C-rate) of every recording of the data set."""
     if TEST_CYCLE in train_cycles or _SIM_NAMES[TEST_CYCLE] in train_cycles:
@@ -215,8 +215,9 @@ def build_dataset(
     started = time.perf_counter()
     records: dict[str, list[tuple[str, SocRecord, str, float, float]]] = {"train": [], "val": [], "test": []}
     recordings, cached = [], 0
+    train_rates = tuple(float(r) for r in train_peak_c_rates)
     plan = _plan(tuple(train_cycles), tuple(train_temperatures_c), tuple(test_temperatures_c),
-                 float(peak_c_rate), tuple(float(r) for r in train_peak_c_rates))
+                 float(peak_c_rate), train_rates)
     for split, cycle, temp, rate in plan:
         spec = SimSpec(_SIM_NAMES.get(cycle, cycle), temp, rate, max_duration_s)
         clean, hit = simulate_cached(spec, out_dir / "sim", cycle_dir)
@@ -290,7 +291,7 @@ def build_dataset(
             "capacity_ah": CAPACITY_AH,
             "cutoff_v": LOWER_CUTOFF_V,
             "peak_c_rate": peak_c_rate,
-            "train_peak_c_rates": [float(r) for r in train_peak_c_rates],
+            "train_peak_c_rates": list(train_rates),
             "window_s": window_s,
             "stride_s": stride_s,
             "eval_window_s": eval_window_s,

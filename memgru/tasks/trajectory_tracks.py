@@ -202,9 +202,7 @@ def drop_stale_start(segment: np.ndarray, *, max_error_kt: float = STALE_START_K
         if len(seg) < 3 or np.isnan(seg[:3, GS]).any():
             break
         head = seg[:3]
-        step = np.diff(to_enu(head), axis=0)
-        speed = np.hypot(step[:, 0], step[:, 1]) / np.diff(head[:, T]) / KT
-        error = np.abs(speed - 0.5 * (head[:-1, GS] + head[1:, GS]))
+        error = np.abs(derived_speed_kt(head) - 0.5 * (head[:-1, GS] + head[1:, GS]))
         if not (error[0] > max_error_kt >= error[1]):
             break
         seg = seg[1:]
@@ -263,17 +261,22 @@ def apply_quantization(window: np.ndarray, steps: dict[str, float]) -> np.ndarra
     return out
 
 
+def derived_speed_kt(points: np.ndarray) -> np.ndarray:
+    """Position-derived ground speed (kt) of each step of tracks [..., P, 7]: shape [..., P-1]."""
+    step = np.diff(to_enu(points), axis=-2)
+    return np.hypot(step[..., 0], step[..., 1]) / np.diff(points[..., T], axis=-1) / KT
+
+
 def check_window_physics(windows: np.ndarray) -> np.ndarray:
     """True for windows [N, P, 7] whose position-derived motion is physically possible.
 
     Position-derived speed at most 750 kt and at least 60 kt, climb/descent at most
     12,000 ft/min; anything else is a data glitch that survived cleaning.
     """
-    enu = to_enu(windows)
     dt = np.diff(windows[..., T], axis=-1)
     if np.any(dt <= 0):
         raise MemgruError("track times must increase strictly")
-    speed = np.hypot(*np.moveaxis(np.diff(enu, axis=-2), -1, 0)) / dt / KT
+    speed = derived_speed_kt(windows)
     climb = np.diff(windows[..., ALT], axis=-1) / dt * 60.0
     return (speed.max(-1) <= 750.0) & (speed.min(-1) >= 60.0) & (np.abs(climb).max(-1) <= 12_000.0)
 
