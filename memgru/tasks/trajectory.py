@@ -23,10 +23,12 @@ Data (built by `build_dataset`, see also `trajectory_fakes` for the false-track 
 
 Features (`featurize`, F = 13 per step, T = 32 steps per window) are built from consecutive points
 and never use absolute position, heading or speed: position-derived speed change / turn rate /
-climb rate, the reported groundspeed change / turn rate / vertical rate, their differences,
-altitude relative to the window start, the drift of the positions from the dead-reckoned reported
-velocity in the frame of the first reported track, and the lateral acceleration. They are
-standardised with train-only statistics (`feature_stats.json`).
+climb rate (positions taken along the path flown at the aircraft's altitude,
+`trajectory_tracks.path_at_altitude`, which is what the reported groundspeed measures), the reported
+groundspeed change / turn rate / vertical rate, their differences, altitude relative to the window
+start, the drift of the positions from the dead-reckoned reported velocity in the frame of the first
+reported track, and the lateral acceleration. They are standardised with train-only statistics
+(`feature_stats.json`).
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ from memgru.tasks.trajectory_tracks import (
     derive_reported,
     heading_unit,
     jitter_positions,
+    path_at_altitude,
     resample_track,
     to_enu,
     wrap_deg,
@@ -131,7 +134,7 @@ def featurize_raw(windows: np.ndarray) -> np.ndarray:
     if w.ndim == 2:
         w = w[None]
     dt = np.diff(w[..., T], axis=-1)
-    enu = to_enu(w)
+    enu = path_at_altitude(w)
     d = np.diff(enu, axis=-2)
     speed_d = np.hypot(d[..., 0], d[..., 1]) / dt / KT
     course_d = np.degrees(np.arctan2(d[..., 0], d[..., 1]))

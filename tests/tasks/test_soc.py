@@ -191,6 +191,16 @@ def test_windows_cover_the_end_and_align_with_targets():
     assert soc.window_starts(299, 300, 100).size == 0
 
 
+def test_head_stride_adds_window_starts_near_full_charge_only():
+    np.testing.assert_array_equal(soc.window_starts(1050, 300, 100, head_stride=25), [0, 25, 50, 75, 100, 200, 300,
+                                                                                       400, 500, 600, 700, 750])
+    # a trace barely longer than one window: the head starts never run past the end-flush window
+    np.testing.assert_array_equal(soc.window_starts(340, 300, 100, head_stride=25), [0, 25, 40])
+    np.testing.assert_array_equal(soc.window_starts(300, 300, 100, head_stride=25), [0])
+    with pytest.raises(MemgruError, match="must be positive"):
+        soc.window_starts(1050, 300, 100, head_stride=0)
+
+
 def test_featurise_standardises_and_checks_stats():
     frame = synthetic_trace()
     stats = {"features": list(soc.FEATURES), "mean": [3.8, 2.0, 25.0], "std": [0.1, 3.0, 2.0]}

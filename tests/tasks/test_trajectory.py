@@ -17,6 +17,8 @@ from memgru.tasks import trajectory as tr
 from memgru.tasks.trajectory_fakes import FAMILIES, make_fake, make_fakes
 from memgru.tasks.trajectory_tracks import (
     ALT,
+    EARTH_RADIUS_M,
+    FT,
     GS,
     KT,
     LAT,
@@ -25,10 +27,12 @@ from memgru.tasks.trajectory_tracks import (
     VR,
     T,
     clean_track,
+    derived_speed_kt,
     drop_stale_start,
     from_enu,
     heading_unit,
     jitter_positions,
+    path_at_altitude,
     quantization_of,
     resample_track,
     to_enu,
@@ -40,15 +44,17 @@ ASSETS = Path(__file__).resolve().parents[2] / "assets" / "trajectory"
 def synth_track(n: int, dt: float = 10.0, *, t0: float = 1.6e9, lat0: float = 46.5, lon0: float = 8.0,
                 heading: float = 30.0, speed_kt: float = 450.0, alt_ft: float = 36000.0,
                 turn_deg_s: float = 0.0, vr_fpm: float = 0.0) -> np.ndarray:
-    """A kinematically consistent track [n, 7]: positions integrate the reported velocity."""
+    """A kinematically consistent track [n, 7]: positions integrate the reported velocity, flown at the
+    track's altitude (so its projection on the ellipsoid is shorter by R / (R + h))."""
     t = np.arange(n) * dt
     hdg = heading + turn_deg_s * t
-    v = heading_unit(hdg) * speed_kt * KT
+    alt = alt_ft + vr_fpm * t / 60.0
+    v = heading_unit(hdg) * (speed_kt * KT * EARTH_RADIUS_M / (EARTH_RADIUS_M + alt * FT))[:, None]
     enu = np.concatenate([[[0.0, 0.0]], np.cumsum(0.5 * (v[1:] + v[:-1]) * dt, axis=0)])
     lat, lon = from_enu(enu[None], np.array([[lat0, lon0]]))
     pts = np.zeros((n, 7))
     pts[:, T], pts[:, LAT], pts[:, LON] = t0 + t, lat.ravel(), lon.ravel()
-    pts[:, ALT] = alt_ft + vr_fpm * t / 60.0
+    pts[:, ALT] = alt
     pts[:, GS], pts[:, TRK], pts[:, VR] = speed_kt, hdg % 360.0, vr_fpm
     return pts
 
@@ -134,6 +140,22 @@ def test_stale_first_position_of_a_segment_is_dropped():
 
 
 # ------------------------------------------------------------------------------------ features
+
+
+def test_position_derived_speed_is_measured_at_the_aircrafts_altitude():
+    # at FL360 the ground projection of a 450-kt flight is 0.77 kt slower than the flight itself; the
+    # reported groundspeed measures the flight, and so must the position-derived speed
+    cruise = synth_track(tr.WINDOW_POINTS, alt_ft=36000.0, vr_fpm=-1500.0)
+    projected = np.hypot(*np.diff(to_enu(cruise), axis=0).T) / 10.0 / KT
+    assert 0.6 < float(np.mean(450.0 - projected)) < 0.9
+    np.testing.assert_allclose(derived_speed_kt(cruise), 450.0, atol=0.02)
+    path = path_at_altitude(cruise[None])[0]
+    assert path.shape == (tr.WINDOW_POINTS, 2) and np.all(path[0] == 0.0)
+    residual = tr.featurize_raw(cruise)[0][:, list(tr.FEATURE_NAMES).index("groundspeed_residual_kt")]
+    assert np.abs(residual).max() < 0.02
+    # at sea level the path and the projection agree
+    low = synth_track(tr.WINDOW_POINTS, alt_ft=0.0)
+    np.testing.assert_allclose(path_at_altitude(low), to_enu(low) - to_enu(low)[:1], atol=1e-6)
 
 
 def test_features_of_consistent_tracks():
