@@ -31,7 +31,7 @@ from torch import nn
 from memgru.config import FLOAT_BITS, DeviceConfig, QuantConfig
 from memgru.layers import calibrate, convert
 from memgru.tasks.common import SequenceSet
-from memgru.train import metric, predict, task_kind
+from memgru.train import mean_abs_error, metric, predict, task_kind
 
 Perturb = Callable[[SequenceSet, float, int], SequenceSet]
 """Task hook: (split, SNR in dB, seed) -> the split with input noise at that SNR."""
@@ -82,8 +82,9 @@ def sweep(
     Activations use `act_bits` except for float weights, which are evaluated with float activations
     too (the float reference). `perturb` adds input noise for finite SNRs (required when `snrs` has
     any). Returns one row per setting: weight_bits, act_bits, sigma, snr_db, seed, the metric column
-    (`accuracy` in % or `rmse` in %), n (sequences) and seconds; with `gate_bits` also a gate_bits
-    column (the gate outputs' precision of the quantized rows; the float reference stays float).
+    (`accuracy` in % or `rmse` in %; regression also `mae`, same unit), n (sequences) and seconds; with
+    `gate_bits` also a gate_bits column (the gate outputs' precision of the quantized rows; the float
+    reference stays float).
     """
     kind = task_kind(data)
     name = "accuracy" if kind == "classification" else "rmse"
@@ -103,12 +104,13 @@ def sweep(
             split = noisy[(snr, seed)]
         g = None if gate_bits is None or a >= FLOAT_BITS else gate_bits
         chip = chip_model(model, b, a, sigma, seed, calibration, device, act_percentile, g)
+        out = predict(chip, split.x)
         rows.append({
             "weight_bits": b, "act_bits": a, **({} if gate_bits is None else {"gate_bits": g or FLOAT_BITS}),
             **({} if act_percentile >= 100 or a >= FLOAT_BITS else {"act_percentile": act_percentile}),
             "sigma": sigma, "snr_db": snr, "seed": seed,
-            name: metric(kind, predict(chip, split.x), split.y), "n": len(split),
-            "seconds": time.perf_counter() - start,
+            name: metric(kind, out, split.y), **({"mae": mean_abs_error(out, split.y)} if kind == "regression" else {}),
+            "n": len(split), "seconds": time.perf_counter() - start,
         })
         if progress:
             progress((i + 1) / len(grid))

@@ -39,7 +39,8 @@ DATA_NOTES = {
         "position). False tracks are generated "
         "in nine documented families with a magnitude knob (ghost tracks from kinematic models, replay, pull-off, "
         "velocity inconsistency, altitude/speed ramps, splices), balanced with the real windows. Windows of 32 "
-        "steps of 10 s, 13 position- and heading-invariant features."
+        "steps of 10 s, 13 position- and heading-invariant features; position-derived motion is measured along "
+        "the path flown at the aircraft's altitude, as the reported groundspeed is."
     ),
     "soc": (
         "**Simulated**, not measured: PyBaMM SPMe with a lumped thermal model and the ORegan2022 parameter set "
@@ -108,12 +109,21 @@ def _precision(rows: pd.DataFrame) -> tuple[str, int | None, int | None]:
 
 
 def _bits_table(rows: pd.DataFrame, value: str) -> str:
+    """Metric vs weight bits (per temperature and method); a regression table with an `mae` column is
+    followed by the same table of the mean absolute error."""
     if "method" not in rows:
         rows = rows.assign(method="ptq")
     rows = rows.assign(bits=rows["weight_bits"].map(lambda b: "float" if b >= 32 else str(b)))
     keys = ["temperature_c"] if "temperature_c" in rows else []
-    table = rows.pivot_table(index=[*keys, "method"], columns="bits", values=value, aggfunc="mean", sort=False)
-    return markdown_table(table)
+    tables = []
+    for column in (value, "mae"):
+        if column in rows and rows[column].notna().any():
+            table = rows.pivot_table(index=[*keys, "method"], columns="bits", values=column, aggfunc="mean",
+                                     sort=False)
+            tables.append(markdown_table(table))
+    if len(tables) == 2:
+        return f"RMSE:\n\n{tables[0]}\n\nMAE (same unit):\n\n{tables[1]}"
+    return tables[0]
 
 
 def _sigma_table(rows: pd.DataFrame, value: str) -> str:

@@ -73,6 +73,12 @@ def metric(kind: TaskKind, out: torch.Tensor, y: np.ndarray | torch.Tensor) -> f
     return float(((out.squeeze(-1) - y.float()) ** 2).mean().sqrt() * 100)
 
 
+def mean_abs_error(out: torch.Tensor, y: np.ndarray | torch.Tensor) -> float:
+    """Mean absolute error of per-step regression outputs [N, T, 1] or [N, T] against targets [N, T], in the
+    targets' unit x 100 (SOC: percentage points), like `metric`'s RMSE."""
+    return float((out.squeeze(-1) - torch.as_tensor(y).float()).abs().mean() * 100)
+
+
 def evaluate_model(model: nn.Module, data: SequenceSet, batch_size: int = 256) -> tuple[float, float]:
     """(loss, metric) of `model` on `data` in eval mode; metric as in `metric`."""
     kind = task_kind(data)

@@ -27,6 +27,9 @@ def test_float_setting_reproduces_the_model(task):
     model, data = task
     rows = sweep(model, data, calibration=data.x, bits=[32], sigmas=[0.0])
     assert rows.loc[0, "rmse"] == pytest.approx(metric("regression", predict(model, data.x), data.y), rel=1e-5)
+    out = predict(model, data.x).squeeze(-1).numpy()
+    assert rows.loc[0, "mae"] == pytest.approx(100 * np.abs(out - data.y).mean(), rel=1e-5)
+    assert rows.loc[0, "mae"] < rows.loc[0, "rmse"]
     assert rows.loc[0, "act_bits"] == 32
 
 

@@ -290,3 +290,17 @@ def test_audio_input_noise_goes_onto_the_waveform_other_tasks_onto_the_inputs() 
     assert np.array_equal(noisy_user_input(track, 0.0, 0), input_noise(x, 0.0, 0))
     assert task_io("audio").signal_noise is not None and task_io("trajectory").signal_noise is None
     assert task_io("trajectory").input_noise(Path("unused"))[1] == "features"
+
+
+def test_regression_bits_table_shows_rmse_and_mae():
+    from memgru.modelcard import _bits_table
+
+    rows = pd.DataFrame({"weight_bits": [6, 32, 6, 32], "act_bits": [8, 32, 8, 32],
+                         "temperature_c": [0.0, 0.0, 25.0, 25.0], "method": "ptq",
+                         "rmse": [0.9, 0.8, 0.7, 0.6], "mae": [0.5, 0.4, 0.3, 0.2]})
+    text = _bits_table(rows, "rmse")
+    rmse, mae = text.split("MAE (same unit):")
+    assert rmse.startswith("RMSE:") and "0.90" in rmse and "0.50" not in rmse
+    assert "0.50" in mae and "0.20" in mae and "0.90" not in mae
+    # classification tables (and regression tables written before the mae column) are one table
+    assert "MAE" not in _bits_table(rows.drop(columns="mae"), "rmse")
