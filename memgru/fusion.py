@@ -22,7 +22,7 @@ Vocabulary:
   slot is frozen. Rungs below a slot's floor (the lowest rung within tolerance on its own, where the
   analysis stopped) are tried last: single-slot measurements are noisy and slots interact, so only
   the joint measurement decides. The plan is within tolerance by construction (when the top of the
-  ladders is).
+  ladders is; when it is not, the descent starts from the uniform W6/A8 plan if that one is).
   Costs: bits x weights stored (weight slots; a bit-sliced weight pays every device pair it uses),
   bits x values converted per time step (activation slots). Then `plan_task` fine-tunes the plan's
   weight precisions with QAT for a few epochs and reports plan, cost and test metric next to the
@@ -300,7 +300,10 @@ class Search:
     plan_val: float
     """Validation metric of the plan (mean over seeds)."""
     within_tolerance: bool
-    """False when even the top of every ladder misses the tolerance."""
+    """False when neither the top of every ladder nor the fallback plan is within the tolerance."""
+    started_from: str = "top"
+    """Where the descent started: `top` (every slot at the top of its ladder) or `fallback` (the
+    fallback plan, when the top missed the tolerance and the fallback did not)."""
 
 
 def search(
@@ -310,11 +313,16 @@ def search(
     tolerance: float,
     higher_is_better: bool,
     progress: Callable[[str], None] | None = None,
+    fallback: dict[str, int] | None = None,
 ) -> Search:
     """Choose per-slot bits: a sensitivity analysis, then a greedy joint descent within the tolerance.
 
     `evaluate(plan) -> (mean, std)` measures the validation metric of a full plan. `reference` is
-    the float model's metric; `tolerance` is in metric points (accuracy % or RMSE %).
+    the float model's metric; `tolerance` is in metric points (accuracy % or RMSE %). The descent
+    starts from the top of every ladder; when that misses the tolerance (quantization noise on a small
+    validation set can put the most precise chip a sequence below float) and `fallback` (e.g. the
+    uniform W6/A8 plan, each value raised to the nearest rung of its slot's ladder) is within it, the
+    descent starts from `fallback` instead, so the plan is never costlier than a plan known to qualify.
     """
     if not tolerance >= 0:
         raise MemgruError(f"tolerance must be >= 0 metric points, got {tolerance}")
@@ -338,8 +346,16 @@ def search(
         say(f"sensitivity {s.name}: floor {floors[s.name]} bits")
     plan = dict(top_plan)
     value = top
+    started_from = "top"
+    if fallback is not None and _worse(higher_is_better, top, reference) > tolerance:
+        start = {s.name: min((b for b in s.ladder if b >= fallback[s.name]), default=s.ladder[0]) for s in all_slots}
+        start_value, _ = evaluate(start)
+        if _worse(higher_is_better, start_value, reference) <= tolerance:
+            plan, value, started_from = start, start_value, "fallback"
+            say(f"the top of the ladders misses the tolerance (val {top:.3f}); descending from the fallback plan "
+                f"(val {start_value:.3f})")
     steps: list[dict[str, Any]] = []
-    frozen = {s.name for s in all_slots if len(s.ladder) == 1}
+    frozen = {s.name for s in all_slots if plan[s.name] == s.ladder[-1]}
     by_name = {s.name: s for s in all_slots}
     slack = max(tolerance / 10.0, 1e-3)
     while True:
@@ -366,7 +382,7 @@ def search(
         if not accepted or plan[best] == slot.ladder[-1]:
             frozen.add(best)
     ok = _worse(higher_is_better, value, reference) <= tolerance
-    return Search(reference, top, rows, floors, steps, plan, value, ok)
+    return Search(reference, top, rows, floors, steps, plan, value, ok, started_from)
 
 
 def evaluator(
@@ -465,7 +481,7 @@ def plan_task(
     tolerance = float(tolerance)
     say(f"{len(all_slots)} slots; float val {reference:.3f}; uniform W6/A8 val {uniform_val:.3f}; "
         f"tolerance {tolerance:.3f}")
-    found = search(evaluate, all_slots, reference, tolerance, higher, say)
+    found = search(evaluate, all_slots, reference, tolerance, higher, say, fallback=uniform)
 
     train = io.load_split(data_dir, "train")
     base = TrainConfig.from_dict(config["extra"]["train"])
@@ -507,6 +523,7 @@ def plan_task(
         "search_steps": found.steps,
         "plan": found.plan,
         "plan_within_tolerance": found.within_tolerance,
+        "plan_started_from": "uniform_w6a8" if found.started_from == "fallback" else "top",
         "uniform_w6a8": uniform,
         "uniform_w6a8_val": uniform_val,
         "cost": {"plan": cost_plan, "uniform_w6a8": cost_uniform,
@@ -538,7 +555,11 @@ def report_lines(report: dict[str, Any]) -> list[str]:
         tests = ", ".join(f"{k} {v:.2f}" for k, v in result["test"].items())
         lines.append(f"  {name}: val {result['val']:.2f}; test {tests}")
     if not report["plan_within_tolerance"]:
-        lines.append("  note: even the highest precision the constraints allow misses the tolerance")
+        lines.append("  note: neither the highest precision the constraints allow nor uniform W6/A8 is within "
+                     "the tolerance")
+    elif report.get("plan_started_from") == "uniform_w6a8":
+        lines.append("  note: the highest precision the constraints allow missed the tolerance on validation; "
+                     "the search descended from uniform W6/A8")
     return lines
 
 

@@ -282,6 +282,14 @@ def _plan_section(task: str, float_sha256: str | None) -> list[str]:
     command = report.get("command", f"python -m memgru plan --task {task} --tolerance w6a8")
     fixed = report["constraints"].get("act_bits")
     held = f", activations held at {fixed} bits (weights planned only)" if fixed else ""
+    if not report.get("plan_within_tolerance", True):
+        start = (" Neither the most precise chip the constraints allow nor uniform W6/A8 met the tolerance on "
+                 "validation.")
+    elif report.get("plan_started_from") == "uniform_w6a8":
+        start = (" The most precise chip the constraints allow missed the tolerance on validation, so the search "
+                 "descended from uniform W6/A8.")
+    else:
+        start = ""
     return ["", "## Fusion quantization plan (per-matrix / per-activation precision)", "", *stale,
             f"`{command}` → `results/{path.name}`: the cheapest plan "
             f"found within {tol} of float on {report.get('val_sequences')} validation sequences (what the "
@@ -289,7 +297,7 @@ def _plan_section(task: str, float_sha256: str | None) -> list[str]:
             f"{report['constraints']['max_slices']} device pairs per weight, {report['constraints']['dac_bits']}-bit "
             f"DAC, {report['constraints']['lut_bits']}-bit sigmoid/tanh tables{held}"
             f"{_ranges_note(report['constraints'].get('act_percentile', 100.0))}; each model fine-tuned "
-            f"{report.get('qat_epochs')} QAT epochs (`_qat`) or not (`_ptq`).", "",
+            f"{report.get('qat_epochs')} QAT epochs (`_qat`) or not (`_ptq`).{start}", "",
             markdown_table(bits), "", markdown_table(cost), "", markdown_table(metrics), *_plan_variants(task, path)]
 
 

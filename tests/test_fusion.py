@@ -130,6 +130,31 @@ def test_tolerance_zero_keeps_float_precision():
     assert sum(loose.plan.values()) < sum(found.plan.values()) and loose.plan_val <= 5.0
 
 
+def test_search_descends_from_the_fallback_when_the_top_misses_the_tolerance():
+    # a metric (higher is better) that is noisy at the top: any plan with a slot at 10 bits scores a
+    # point below the reference, so no single step down from the top qualifies; the uniform 6-bit plan
+    # meets it, and every slot can lose bits down to 4 without loss
+    all_slots = [Slot(f"w{i}", "weight", "m", f"k{i}", 100, (10, 8, 6, 5, 4, 3, 2)) for i in range(3)]
+    top = {s.name: 10 for s in all_slots}
+    uniform = {s.name: 6 for s in all_slots}
+
+    def ev(plan: dict[str, int]) -> tuple[float, float]:
+        if max(plan.values()) == 10:
+            return 99.0, 0.0
+        return (100.0 if min(plan.values()) >= 4 else 90.0), 0.0
+
+    stuck = search(ev, all_slots, reference=100.0, tolerance=0.0, higher_is_better=True)
+    assert stuck.plan == top and not stuck.within_tolerance and stuck.started_from == "top"
+    found = search(ev, all_slots, reference=100.0, tolerance=0.0, higher_is_better=True, fallback=uniform)
+    assert found.within_tolerance and found.started_from == "fallback"
+    assert found.plan == {s.name: 4 for s in all_slots} and found.plan_val == 100.0
+    # a fallback value between rungs is raised to the next rung up (7 -> 8); a fallback that misses too
+    # changes nothing
+    assert search(ev, all_slots, 100.0, 0.0, True, fallback={s.name: 7 for s in all_slots}).plan == found.plan
+    worse = search(lambda plan: (99.0, 0.0), all_slots, 100.0, 0.0, True, fallback=uniform)
+    assert worse.plan == top and worse.started_from == "top" and not worse.within_tolerance
+
+
 def test_search_is_deterministic_under_variation_and_respects_bounds():
     model = tiny()
     x = data(48, seed=3)
