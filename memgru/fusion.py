@@ -321,8 +321,9 @@ def search(
     the float model's metric; `tolerance` is in metric points (accuracy % or RMSE %). The descent
     starts from the top of every ladder; when that misses the tolerance (quantization noise on a small
     validation set can put the most precise chip a sequence below float) and `fallback` (e.g. the
-    uniform W6/A8 plan, each value raised to the nearest rung of its slot's ladder) is within it, the
-    descent starts from `fallback` instead, so the plan is never costlier than a plan known to qualify.
+    uniform W6/A8 plan, each value raised to the nearest rung of its slot's ladder; a slot it omits stays
+    at the top) is within it, the descent starts from `fallback` instead, so the plan is never costlier
+    than a plan known to qualify.
     """
     if not tolerance >= 0:
         raise MemgruError(f"tolerance must be >= 0 metric points, got {tolerance}")
@@ -348,7 +349,8 @@ def search(
     value = top
     started_from = "top"
     if fallback is not None and _worse(higher_is_better, top, reference) > tolerance:
-        start = {s.name: min((b for b in s.ladder if b >= fallback[s.name]), default=s.ladder[0]) for s in all_slots}
+        start = {s.name: min((b for b in s.ladder if b >= fallback.get(s.name, s.ladder[0])), default=s.ladder[0])
+                 for s in all_slots}
         start_value, _ = evaluate(start)
         if _worse(higher_is_better, start_value, reference) <= tolerance:
             plan, value, started_from = start, start_value, "fallback"
