@@ -276,10 +276,8 @@ def build_dataset(
     counts = {}
     for split, items in records.items():
         xs, ys, metas = [], [], []
-        if split == "train" or not eval_window_s:
-            length, stride, head = window_s, stride_s, head_stride_s if split == "train" else None
-        else:
-            length, stride, head = eval_window_s, eval_window_s, None
+        length, stride = (window_s, stride_s) if split == "train" or not eval_window_s else (eval_window_s,) * 2
+        head = head_stride_s if split == "train" else None
         for name, record, cycle, temp, rate in items:
             x, y, starts = make_windows(featurise(record.frame, stats), record.soc, length, stride, head)
             xs.append(x)
