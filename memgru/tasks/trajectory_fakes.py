@@ -19,8 +19,6 @@ import pandas as pd
 from memgru.errors import MemgruError
 from memgru.tasks.trajectory_tracks import (
     ALT,
-    EARTH_RADIUS_M,
-    FT,
     GS,
     KT,
     LAT,
@@ -29,11 +27,11 @@ from memgru.tasks.trajectory_tracks import (
     VR,
     T,
     apply_quantization,
-    from_enu,
     heading_unit,
     jitter_positions,
+    path_at_altitude,
+    points_on_path,
     quantization_of,
-    to_enu,
     wrap_deg,
 )
 
@@ -84,10 +82,10 @@ def _smooth_step(t: np.ndarray, start: float, rise: float) -> np.ndarray:
     return np.clip((t - start) / rise, 0.0, 1.0)
 
 
-def _set_enu(out: np.ndarray, base: np.ndarray, enu: np.ndarray) -> None:
-    """Write east/north offsets (m, frame of the base's first point) into `out`'s latitude/longitude."""
-    lat, lon = from_enu(enu[None], base[None, 0, LAT:LON + 1])
-    out[:, LAT], out[:, LON] = lat.ravel(), lon.ravel()
+def _set_path(out: np.ndarray, base: np.ndarray, path: np.ndarray) -> None:
+    """Write a path flown (m, `path_at_altitude` frame from the base's first point) at `out`'s altitudes
+    into `out`'s latitude/longitude."""
+    out[:, LAT], out[:, LON] = points_on_path(path, base[0, LAT:LON + 1], out[:, ALT])
 
 
 def _ghost(base: np.ndarray, m: float, rng: np.random.Generator, maneuver: str, timing_noise: bool) -> np.ndarray:
@@ -127,14 +125,13 @@ def _ghost(base: np.ndarray, m: float, rng: np.random.Generator, maneuver: str, 
     heading = trk0 + np.cumsum(turn_rate) * dt + np.interp(tf, times, trk_wander)
     vr = vr_nom + np.interp(tf, times, vr_wander)
     alt = base[0, ALT] + np.concatenate([[0.0], np.cumsum(0.5 * (vr[1:] + vr[:-1]) / 60.0 * dt)])
-    # the ground track of motion at altitude h is shorter by R / (R + h) than the motion itself
-    vel = heading_unit(heading) * (speed * EARTH_RADIUS_M / (EARTH_RADIUS_M + alt * FT))[:, None]
-    enu = np.concatenate([[[0.0, 0.0]], np.cumsum(0.5 * (vel[1:] + vel[:-1]) * dt, axis=0)])
+    vel = heading_unit(heading) * speed[:, None]
+    path = np.concatenate([[[0.0, 0.0]], np.cumsum(0.5 * (vel[1:] + vel[:-1]) * dt, axis=0)])
     idx = np.round(times / dt).astype(int)
     out = base.copy()
     pos_sigma = 1.5 + (150.0 * m if maneuver == "cv" else 0.0)
-    _set_enu(out, base, enu[idx] + rng.standard_normal((len(idx), 2)) * pos_sigma)
     out[:, ALT] = alt[idx]
+    _set_path(out, base, path[idx] + rng.standard_normal((len(idx), 2)) * pos_sigma)
     out[:, GS] = speed[idx] / KT
     out[:, TRK] = heading[idx] % 360.0
     out[:, VR] = vr[idx]
@@ -172,7 +169,7 @@ def _pull_off(base: np.ndarray, m: float, rng: np.random.Generator) -> np.ndarra
     direction = base[min(k_on, len(base) - 1), TRK] + rng.choice([-1.0, 1.0]) * rng.uniform(45.0, 135.0)
     tau = np.clip(t - t_on, 0.0, None)
     offset = 0.5 * m * 0.3 * tau[:, None] ** 2 * heading_unit(direction)
-    _set_enu(out, base, to_enu(base) + offset)
+    _set_path(out, base, path_at_altitude(base) + offset)
     return out
 
 
@@ -223,10 +220,10 @@ def _speed_ramp(base: np.ndarray, m: float, rng: np.random.Generator) -> np.ndar
     accel = m * 1.0 * rng.choice([-1.0, 1.0])
     if (base[:, GS].min() * KT + accel * tau[-1]) < 100.0 * KT:
         accel = abs(accel)
-    enu = to_enu(base)
-    seg = np.diff(enu, axis=0)
+    path = path_at_altitude(base)
+    seg = np.diff(path, axis=0)
     s = np.concatenate([[0.0], np.cumsum(np.hypot(seg[:, 0], seg[:, 1]))])
-    _set_enu(out, base, _along_path(enu, s + 0.5 * accel * tau**2))
+    _set_path(out, base, _along_path(path, s + 0.5 * accel * tau**2))
     out[:, GS] = base[:, GS] + accel * tau / KT
     return out
 
@@ -235,8 +232,8 @@ def _splice(base: np.ndarray, m: float, rng: np.random.Generator, other: np.ndar
     n = len(base)
     k = int(rng.integers(n // 4, 3 * n // 4))
     out = base.copy()
-    enu_a = to_enu(base)
-    enu_b = to_enu(other)
+    enu_a = path_at_altitude(base)
+    enu_b = path_at_altitude(other)
     course_a = np.degrees(np.arctan2(*(enu_a[k - 1] - enu_a[k - 2])))
     course_b = np.degrees(np.arctan2(*(enu_b[1] - enu_b[0])))
     rot = wrap_deg(course_a - course_b + rng.choice([-1.0, 1.0]) * m * 60.0)
@@ -249,7 +246,6 @@ def _splice(base: np.ndarray, m: float, rng: np.random.Generator, other: np.ndar
     rel = (enu_b[1:n - k + 1] - enu_b[0]) @ rmat.T * scale
     enu = enu_a.copy()
     enu[k:] = enu_a[k - 1] + rel
-    _set_enu(out, base, enu)
     tail = other[1:n - k + 1]
     out[k:, ALT] = tail[:, ALT] - other[0, ALT] + base[k - 1, ALT] + rng.choice([-1.0, 1.0]) * m * 1500.0
     out[k:, GS] = tail[:, GS] * scale
@@ -257,6 +253,7 @@ def _splice(base: np.ndarray, m: float, rng: np.random.Generator, other: np.ndar
     out[k:, VR] = tail[:, VR]
     if out[:, ALT].min() < 2000.0:
         out[k:, ALT] += 2000.0 - out[:, ALT].min()
+    _set_path(out, base, enu)
     return out
 
 

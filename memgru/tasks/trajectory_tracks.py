@@ -59,18 +59,53 @@ def to_enu(points: np.ndarray, origin: np.ndarray | None = None) -> np.ndarray:
 def path_at_altitude(points: np.ndarray) -> np.ndarray:
     """East/north path (m) of tracks [..., P, 7] as flown at their altitude, from point 0: [..., P, 2].
 
-    `to_enu` projects the positions on the ellipsoid; an aircraft at altitude h covers (R + h) / R
-    times that distance (0.17 % at FL350), and its GNSS groundspeed measures the motion at altitude.
-    Each step of the projected path is scaled by that factor at the step's mean altitude, so that the
-    position-derived speed of a real aircraft matches its reported groundspeed at any altitude (at
-    450 kt in cruise the projection alone falls 0.8 kt short, a bias the reported-vs-derived features
-    would otherwise read as an inconsistency).
+    This is the frame in which the reported velocity lives: each step is measured in the local
+    east/north frame at its own mid-latitude (WGS84 radii of curvature there) and lengthened by
+    (R + h) / R at its mean altitude h, since an aircraft at altitude covers that much more than its
+    ground projection (0.17 % at FL350) and its GNSS groundspeed measures the motion at altitude.
+    Integrating the reported velocity of a real aircraft therefore reproduces this path. A single flat
+    projection cannot: `to_enu` measures east-west distances with the scale of point 0's latitude,
+    which at 47 deg is 0.5 % off per 0.3 deg of latitude flown; over a 5-minute cruise window that
+    turned real tracks by 0.1-0.2 deg and let them drift 100+ m from their own reported velocity,
+    which the consistency features read as evidence of a false track. `points_on_path` is the inverse.
     """
-    steps = np.diff(to_enu(points), axis=-2)
-    alt_mid = 0.5 * (points[..., :-1, ALT] + points[..., 1:, ALT])
-    steps = steps * ((EARTH_RADIUS_M + alt_mid * FT) / EARTH_RADIUS_M)[..., None]
+    p = np.asarray(points, dtype=np.float64)
+    lat_mid = 0.5 * (p[..., :-1, LAT] + p[..., 1:, LAT])
+    alt_mid = 0.5 * (p[..., :-1, ALT] + p[..., 1:, ALT])
+    per_deg_north, per_deg_east = _metres_per_degree(lat_mid, alt_mid)
+    steps = np.stack([per_deg_east * wrap_deg(np.diff(p[..., LON], axis=-1)),
+                      per_deg_north * np.diff(p[..., LAT], axis=-1)], axis=-1)
     start = np.zeros_like(steps[..., :1, :])
     return np.concatenate([start, np.cumsum(steps, axis=-2)], axis=-2)
+
+
+def points_on_path(path: np.ndarray, origin: np.ndarray, alt_ft: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Latitudes and longitudes (deg) [..., P] of a path [..., P, 2] (m) flown at altitudes `alt_ft` [..., P].
+
+    The inverse of `path_at_altitude`: point 0 sits at `origin` [..., 2] (lat, lon) and each step
+    is converted at its own mid-latitude and altitude, so a generator that integrates a velocity
+    into a path here produces a track whose reported and position-derived motion agree like a real
+    aircraft's.
+    """
+    steps = np.diff(np.asarray(path, dtype=np.float64), axis=-2)
+    alt = np.asarray(alt_ft, dtype=np.float64)
+    alt_mid = 0.5 * (alt[..., :-1] + alt[..., 1:])
+    lat0, lon0 = origin[..., 0:1], origin[..., 1:2]
+    lat = np.broadcast_to(lat0, alt.shape)
+    # the scale of each step depends on its mid-latitude, which depends on the steps before it: a fixed
+    # point that contracts by ~1e-4 per pass over a window's extent, exact to rounding after four passes
+    for _ in range(4):
+        per_deg_north, per_deg_east = _metres_per_degree(0.5 * (lat[..., :-1] + lat[..., 1:]), alt_mid)
+        lat = np.concatenate([lat0, lat0 + np.cumsum(steps[..., 1] / per_deg_north, axis=-1)], axis=-1)
+    lon = np.concatenate([lon0, lon0 + np.cumsum(steps[..., 0] / per_deg_east, axis=-1)], axis=-1)
+    return lat, wrap_deg(lon)
+
+
+def _metres_per_degree(lat_deg: np.ndarray, alt_ft: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Metres flown per degree of latitude and per degree of longitude at latitude `lat_deg` and altitude `alt_ft`."""
+    r_north, r_east = _radii(lat_deg)
+    k = np.radians(1.0) * (EARTH_RADIUS_M + np.asarray(alt_ft) * FT) / EARTH_RADIUS_M
+    return r_north * k, r_east * np.cos(np.radians(lat_deg)) * k
 
 
 def _radii(lat_deg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -78,16 +113,6 @@ def _radii(lat_deg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     s2 = np.sin(np.radians(lat_deg)) ** 2
     w = np.sqrt(1.0 - WGS84_E2 * s2)
     return WGS84_A * (1.0 - WGS84_E2) / w**3, WGS84_A / w
-
-
-def from_enu(enu: np.ndarray, origin: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Latitude and longitude (deg) of east/north offsets `enu` [..., P, 2] (m) from `origin` [..., 2]."""
-    lat0 = origin[..., 0:1]
-    lon0 = origin[..., 1:2]
-    r_north, r_east = _radii(lat0)
-    lat = lat0 + np.degrees(enu[..., 1] / r_north)
-    lon = wrap_deg(lon0 + np.degrees(enu[..., 0] / (r_east * np.cos(np.radians(lat0)))))
-    return lat, lon
 
 
 def heading_unit(track_deg: np.ndarray) -> np.ndarray:
@@ -298,11 +323,11 @@ def check_window_physics(windows: np.ndarray) -> np.ndarray:
 
 
 def positions_at(points: np.ndarray, t_query: np.ndarray) -> np.ndarray:
-    """East/north (m, frame of point 0) of a track [P, 7] at times `t_query` [P] (s).
+    """Positions on the path flown (m, `path_at_altitude`) of a track [P, 7] at times `t_query` [P] (s).
 
     Linear in time between points; past either end, straight on with the end step's velocity.
     """
-    enu = to_enu(points)
+    enu = path_at_altitude(points)
     t = points[:, T]
     out = np.stack([np.interp(t_query, t, enu[:, 0]), np.interp(t_query, t, enu[:, 1])], axis=-1)
     for mask, a, b in ((t_query < t[0], 0, 1), (t_query > t[-1], -2, -1)):
@@ -339,6 +364,5 @@ def jitter_positions(points: np.ndarray, rng: np.random.Generator, *,
         angle = rng.uniform(0.0, 2 * np.pi, len(k))
         enu[k] += rng.uniform(*glitch_m, len(k))[:, None] * np.stack([np.sin(angle), np.cos(angle)], -1)
     out = points.copy()
-    lat, lon = from_enu(enu[None], points[None, 0, LAT:LON + 1])
-    out[:, LAT], out[:, LON] = lat.ravel(), lon.ravel()
+    out[:, LAT], out[:, LON] = points_on_path(enu, points[0, LAT:LON + 1], points[:, ALT])
     return out
