@@ -40,7 +40,8 @@ DATA_NOTES = {
         "in nine documented families with a magnitude knob (ghost tracks from kinematic models, replay, pull-off, "
         "velocity inconsistency, altitude/speed ramps, splices), balanced with the real windows. Windows of 32 "
         "steps of 10 s, 13 position- and heading-invariant features; position-derived motion is measured along "
-        "the path flown at the aircraft's altitude, as the reported groundspeed is."
+        "the path flown at the aircraft's altitude, each step in the local east/north frame at its own latitude, "
+        "which is the frame of the reported velocity (false tracks are generated in the same frame)."
     ),
     "soc": (
         "**Simulated**, not measured: PyBaMM SPMe with a lumped thermal model and the ORegan2022 parameter set "

@@ -23,8 +23,9 @@ Data (built by `build_dataset`, see also `trajectory_fakes` for the false-track 
 
 Features (`featurize`, F = 13 per step, T = 32 steps per window) are built from consecutive points
 and never use absolute position, heading or speed: position-derived speed change / turn rate /
-climb rate (positions taken along the path flown at the aircraft's altitude,
-`trajectory_tracks.path_at_altitude`, which is what the reported groundspeed measures), the reported
+climb rate (positions taken along the path flown at the aircraft's altitude, each step in the local
+east/north frame at its own latitude: `trajectory_tracks.path_at_altitude`, the frame the reported
+velocity lives in; the fakes are written back through its inverse), the reported
 groundspeed change / turn rate / vertical rate, their differences, altitude relative to the window
 start, the drift of the positions from the dead-reckoned reported velocity in the frame of the first
 reported track, and the lateral acceleration. They are standardised with train-only statistics
