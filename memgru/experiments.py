@@ -12,6 +12,10 @@
 - `unusual` (trajectory): the false-alarm rate on real flights of unusual shape (gliders, survey
   grids, calibration orbits, holdings ...: the `unusual` split, never trained on), per category and
   flight, same four models.
+- `operating` (trajectory): detection at fixed false-alarm rates. The threshold on P(false) is set on
+  the *validation* real windows for each target rate, then the test false-alarm rate, the fakes
+  caught and the unusual flights' false-alarm rate are measured at it; with the test ROC AUC, same
+  four models (plus the plain argmax rule, threshold 0.5).
 
 Every row names the task, the evaluation set (group columns such as `temperature_c`), the setting
 and the seed. `python -m memgru experiment --task T --name N` runs one.
@@ -23,7 +27,9 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import torch
 from torch import nn
 
 from memgru.checkpoint import load_checkpoint
@@ -41,8 +47,13 @@ PAPER_SIGMAS = (0.0, 0.02, 0.05, 0.08, 0.1, 0.15, 0.2)
 """Programming variation levels of Fig. 7."""
 PAPER_SNRS = (-10.0, -5.0, 0.0, 5.0, 10.0)
 """Input SNRs of Table 3 (dB)."""
-EXPERIMENTS = ("bits", "sigma", "snr", "families", "unusual")
+EXPERIMENTS = ("bits", "sigma", "snr", "families", "unusual", "operating")
 """Experiment names."""
+DETECTABLE_MAGNITUDE = 0.2
+"""Fakes below this magnitude are close to copies of real tracks (m = 0 reproduces the source track for
+pull-off, velocity inconsistency, altitude and speed ramps), so no detector can reach 100 % on them."""
+OPERATING_FA_PCT = (0.5, 1.0, 2.0, 5.0)
+"""Validation false-alarm rates (%) at which the `operating` experiment sets its detection thresholds."""
 
 
 def family_rows(model: nn.Module, data: SequenceSet) -> pd.DataFrame:
@@ -67,6 +78,53 @@ def false_alarm_rows(model: nn.Module, data: SequenceSet) -> pd.DataFrame:
             .assign(level=level) for level in ("category", "flight")]
     total = pd.DataFrame({"name": ["all"], "mean": [float(flagged.mean())], "size": [len(flagged)], "level": ["all"]})
     return pd.concat([total, *rows], ignore_index=True).rename(columns={"mean": "false_alarm_pct", "size": "n"})
+
+
+def false_scores(model: nn.Module, data: SequenceSet) -> np.ndarray:
+    """P(false) [N] of a real-vs-false classifier (class 1 = false) on each sequence of `data`."""
+    return torch.softmax(predict(model, data.x), dim=-1)[:, 1].numpy()
+
+
+def roc_auc(scores: np.ndarray, positive: np.ndarray) -> float:
+    """Area under the ROC curve (%) of `scores` for boolean labels `positive` (ties count half)."""
+    ranks = pd.Series(scores).rank().to_numpy()
+    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
+    if n_pos == 0 or n_neg == 0:
+        raise MemgruError("the ROC AUC needs both real and false windows")
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg) * 100)
+
+
+def operating_rows(val_real: np.ndarray, test: np.ndarray, test_false: np.ndarray, magnitude: np.ndarray,
+                   unusual: np.ndarray | None = None, targets: Sequence[float] = OPERATING_FA_PCT) -> pd.DataFrame:
+    """Detection at fixed false-alarm rates from P(false) scores.
+
+    `val_real`: scores of the validation real windows, which alone set each threshold (the (100 - t)-th
+    percentile of them for a target rate t %); `test`, `test_false`, `magnitude`: the test windows' scores,
+    truth (True = false track) and fake magnitude; `unusual`: scores of the real unusual flights, if any.
+    One row per target plus `argmax` (threshold 0.5): threshold, the rates (%) it gives on validation and
+    test real windows, test fakes caught (all, and of magnitude ≥ `DETECTABLE_MAGNITUDE`), test accuracy,
+    the unusual flights' false-alarm rate, and the test ROC AUC (%), which no threshold changes.
+    """
+    if len(val_real) == 0:
+        raise MemgruError("no validation real windows to set a threshold on")
+    auc = roc_auc(test, test_false)
+    strong = test_false & (magnitude >= DETECTABLE_MAGNITUDE - 1e-9)
+    settings = [("argmax", 0.5)] + [(f"{t:g}", float(np.percentile(val_real, 100.0 - t))) for t in targets]
+    rows = []
+    for target, threshold in settings:
+        flagged = test > threshold
+        rows.append({
+            "target_val_fa_pct": target, "threshold": threshold,
+            "val_fa_pct": float((val_real > threshold).mean() * 100),
+            "test_fa_pct": float(flagged[~test_false].mean() * 100),
+            "caught_pct": float(flagged[test_false].mean() * 100),
+            "caught_strong_pct": float(flagged[strong].mean() * 100) if strong.any() else float("nan"),
+            "accuracy": float((flagged == test_false).mean() * 100),
+            "unusual_fa_pct": float((unusual > threshold).mean() * 100) if unusual is not None and len(unusual)
+            else float("nan"),
+            "auc_pct": auc, "n": len(test),
+        })
+    return pd.DataFrame(rows)
 
 
 def qat_finetune(
@@ -116,7 +174,7 @@ def run_experiment(
     (the rows' `n` column says how many were used). `gate_bits` gives the gate outputs their own
     precision (bits, sigma and snr experiments; see `QuantConfig.gate_bits`).
     """
-    if gate_bits is not None and name in ("families", "unusual"):
+    if gate_bits is not None and name in ("families", "unusual", "operating"):
         raise MemgruError(f"--gate-bits applies to the bits, sigma and snr experiments, not {name}")
     acts = {"act_bits": act_bits, "act_percentile": task_spec(task).act_percentile,
             **({} if gate_bits is None else {"gate_bits": gate_bits})}
@@ -159,6 +217,20 @@ def run_experiment(
         unusual = io.load_split(data_dir, "unusual")
         rows = pd.concat([false_alarm_rows(chip, unusual).assign(**setting)
                           for setting, chip in _four_chips(task, folder, float_model, act_bits)], ignore_index=True)
+    elif name == "operating":
+        val = io.load_split(data_dir, "val")
+        unusual = io.load_split(data_dir, "unusual") if (data_dir / "unusual.npz").is_file() else None
+        tables = []
+        for setting, chip in _four_chips(task, folder, float_model, act_bits):
+            val_scores = false_scores(chip, val)[val.y == 0]
+            for group, data in sets:
+                if "magnitude" not in data.meta:
+                    raise MemgruError(f"the operating experiment needs real and false windows with magnitudes; "
+                                      f"{task} has none")
+                tables.append(operating_rows(
+                    val_scores, false_scores(chip, data), data.y == 1, data.meta["magnitude"].to_numpy(),
+                    None if unusual is None else false_scores(chip, unusual)).assign(**group, **setting))
+        rows = pd.concat(tables, ignore_index=True)
     else:
         raise ValueError(f"unknown experiment {name!r}")
     rows = rows.assign(task=task)

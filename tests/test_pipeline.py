@@ -11,7 +11,7 @@ import pytest
 from memgru.checkpoint import load_checkpoint
 from memgru.config import ExperimentConfig, ModelConfig, TrainConfig
 from memgru.errors import MemgruError
-from memgru.experiments import run_experiment
+from memgru.experiments import operating_rows, roc_auc, run_experiment
 from memgru.modelcard import model_card
 from memgru.pipeline import (
     CALIBRATION_SIZE,
@@ -108,6 +108,31 @@ def test_chips_calibrate_activation_ranges_as_their_task_says(task_folder):
     assert percentiles(deployed_model(model, folder, 6, 8, 0.0, 0, act_percentile=100.0)) == {100.0}
 
 
+def test_operating_points_set_thresholds_on_validation_only():
+    rng = np.random.default_rng(0)
+    val_real = rng.uniform(0.0, 0.5, 1000)  # validation reals score at most 0.5
+    test_real, test_fake = rng.uniform(0.0, 0.7, 400), rng.uniform(0.3, 1.0, 400)  # test reals are worse
+    test = np.concatenate([test_real, test_fake])
+    is_false = np.arange(800) >= 400
+    magnitude = np.where(is_false, np.linspace(0.0, 1.0, 800), 0.0)
+    rows = operating_rows(val_real, test, is_false, magnitude, unusual=np.full(10, 0.45), targets=(1.0, 10.0))
+    assert list(rows["target_val_fa_pct"]) == ["argmax", "1", "10"]
+    one, ten = rows.iloc[1], rows.iloc[2]
+    assert abs(one["val_fa_pct"] - 1.0) < 0.2 and abs(ten["val_fa_pct"] - 10.0) < 0.2
+    assert 0.49 < one["threshold"] < 0.5 and 0.44 < ten["threshold"] < 0.46
+    # the test reals, scored up to 0.7, raise far more alarms than validation promised
+    assert 25 < one["test_fa_pct"] < 33 and ten["test_fa_pct"] > one["test_fa_pct"]
+    assert one["unusual_fa_pct"] == 0.0 and ten["unusual_fa_pct"] == 100.0  # 0.45 sits between the thresholds
+    assert ten["caught_pct"] >= one["caught_pct"] and one["caught_strong_pct"] >= one["caught_pct"]
+    expected = np.mean(test_fake[:, None] > test_real[None, :]) * 100
+    assert abs(rows["auc_pct"].iloc[0] - expected) < 1e-6 and rows["auc_pct"].nunique() == 1
+    assert roc_auc(np.array([0.1, 0.9, 0.5, 0.5]), np.array([False, True, False, True])) == 87.5
+    with pytest.raises(MemgruError, match="both real and false"):
+        roc_auc(np.ones(3), np.ones(3, bool))
+    with pytest.raises(MemgruError, match="no validation real windows"):
+        operating_rows(np.array([]), test, is_false, magnitude)
+
+
 def test_experiments_and_model_card(task_folder, monkeypatch):
     root, data, _ = task_folder
     folder = root / "pretrained" / "trajectory"
@@ -119,6 +144,9 @@ def test_experiments_and_model_card(task_folder, monkeypatch):
     assert bits.loc[bits["weight_bits"] >= 32, "act_percentile"].isna().all()
     sigma = run_experiment("trajectory", "sigma", folder, data, sigmas=[0.0, 0.2], seeds=2, limit=20)
     assert set(sigma["training"]) == {"float", "noise"} and len(sigma) == 8 and set(sigma["n"]) == {20}
+    operating = run_experiment("trajectory", "operating", folder, data)
+    assert len(operating) == 4 * 5 and set(operating["n"]) == {48}  # 4 models x (argmax + 4 targets)
+    assert operating["auc_pct"].between(0, 100).all() and operating["unusual_fa_pct"].isna().all()
     families = run_experiment("trajectory", "families", folder, data)
     real = families.query("family == 'real' and magnitude_bin == 'all'")
     assert len(real) == 4 and set(real["n"]) == {24}  # 2 models x 2 precisions, half of 48 test windows
@@ -127,6 +155,7 @@ def test_experiments_and_model_card(task_folder, monkeypatch):
     results.mkdir()
     bits.to_csv(results / "trajectory_bits.csv", index=False)
     sigma.to_csv(results / "trajectory_sigma.csv", index=False)
+    operating.to_csv(results / "trajectory_operating.csv", index=False)
     monkeypatch.setenv("MEMGRU_PRETRAINED_DIR", str(root / "pretrained"))
     monkeypatch.setenv("MEMGRU_RESULTS_DIR", str(results))
     card = model_card("trajectory")
@@ -136,6 +165,8 @@ def test_experiments_and_model_card(task_folder, monkeypatch):
     assert "python -m memgru experiment --task trajectory --name sigma" in card and "± " in card
     assert "python -m memgru train --task trajectory --runs noise" in card
     assert "vs weight bits, 8-bit activations" in card and "--act-bits" not in card
+    assert "--name operating` → `results/trajectory_operating.csv` (evaluated on 48 sequences" in card
+    assert "| noise-trained, 6-bit | 1 % on val |" in card
 
     wide = run_experiment("trajectory", "sigma", folder, data, sigmas=[0.0], seeds=1, limit=20, act_bits=10)
     assert set(wide.loc[wide["weight_bits"] < 32, "act_bits"]) == {10} and "gate_bits" not in wide
