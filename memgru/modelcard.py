@@ -337,6 +337,25 @@ def _selection_text(train: dict[str, Any]) -> str:
     return "best validation epoch kept"
 
 
+def _train_command(task: str, extra: dict[str, Any]) -> str:
+    """The `train` command line that reproduces a run, from its checkpoint's `extra` (or a stored recipe)."""
+    train, init = extra.get("train") or {}, extra.get("initialised_from")
+    return (f"python -m memgru train --task {task} --runs {extra.get('run') or 'noise'} --epochs {train.get('epochs')} "
+            f"--lr {train.get('lr')} --weight-noise {train.get('weight_noise')}"
+            + (" --noise-scale row" if train.get("noise_scale") == "row" else "")
+            + (f" --init-from pretrained/{task}/{Path(init).name}" if init else ""))
+
+
+def _start_text(task: str, extra: dict[str, Any], unit: str) -> str:
+    """For a model fine-tuned from a checkpoint with a stored recipe: how that starting point was trained,
+    back to a model trained from scratch ('' when there is no recipe)."""
+    parts, recipe = [], extra.get("initialised_from_recipe")
+    while recipe:
+        parts.append(f"`{_train_command(task, recipe)}` ({unit}: {_metric_text(recipe.get('metrics') or {})})")
+        recipe = recipe.get("initialised_from_recipe")
+    return "".join(f", run after {p}" for p in parts)
+
+
 def model_card(task: str) -> str:
     """The markdown model card of the task's bundled models."""
     spec = task_spec(task)
@@ -351,21 +370,19 @@ def model_card(task: str) -> str:
         train = extra.get("train", {})
         init = extra.get("initialised_from")
         how = f"fine-tuned from `{Path(init).name}`" if init else "trained from scratch"
-        run = extra.get("run", "noise")
-        command = (f"python -m memgru train --task {task} --runs {run} --epochs {train.get('epochs')} "
-                   f"--lr {train.get('lr')} --weight-noise {train.get('weight_noise')}"
-                   + (" --noise-scale row" if train.get("noise_scale") == "row" else "")
-                   + (f" --init-from pretrained/{task}/{Path(init).name}" if init else ""))
+        command = _train_command(task, extra)
         per_row = " of each row’s max|W|" if train.get("noise_scale") == "row" else ""
         lines.append(
             f"- **{name}**: {model['kind']} {model['layers']} x {model['hidden']}, {metrics.get('parameters')} "
             f"parameters; {how}, weight noise η = {train.get('weight_noise')}{per_row}, "
             f"{metrics.get('epochs_run')} epochs "
             f"({_selection_text(train)}), {metrics.get('train_minutes')} min on this 2-core CPU (shared with other "
-            f"jobs); float {unit}: {_metric_text(metrics)}. Command: `{command}`."
+            f"jobs); float {unit}: {_metric_text(metrics)}. Command: `{command}`{_start_text(task, extra, unit)}."
         )
     lines += [
-        "", "Training logs (per epoch: train/val loss, val metric): `log_float.jsonl`, `log_noise.jsonl`.",
+        "", "Training logs (per epoch: train/val loss, val metric): `log_float.jsonl`, `log_noise.jsonl`"
+        + "".join(f", `{p.name}`" for p in sorted(folder.glob("log_*_stage*.jsonl")))
+        + (" (the first stages of models fine-tuned in place)." if any(folder.glob("log_*_stage*.jsonl")) else "."),
         f"Data: `python -m memgru data {'audio-demo' if task == 'audio' else task}`.",
     ]
     results = results_root()

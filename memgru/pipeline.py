@@ -81,6 +81,14 @@ def load_calibration(folder: Path, fallback: np.ndarray | None = None) -> np.nda
     return fallback
 
 
+def training_recipe(config: dict[str, Any]) -> dict[str, Any]:
+    """How a checkpoint was trained, from its config: run, train settings, metrics and, recursively, the
+    recipe of the checkpoint it started from. A fine-tuned model stores its starting point's recipe, so
+    the chain stays reproducible after the starting checkpoint is overwritten (a model fine-tuned in place)."""
+    extra = config.get("extra", {})
+    return {key: extra.get(key) for key in ("run", "train", "metrics", "initialised_from", "initialised_from_recipe")}
+
+
 def train_task(
     task: str,
     exp: ExperimentConfig,
@@ -124,8 +132,11 @@ def train_task(
             + (f", under weight noise {row['val_metric_noisy']:.3f}" if "val_metric_noisy" in row else ""))
         ) if progress else None
         start_model = build_model(model_cfg)
+        recipe = None
         if init_from is not None:
-            start_model = plain_copy(load_checkpoint(init_from, task=task)[0], model_cfg)
+            init_model, init_config = load_checkpoint(init_from, task=task)
+            start_model = plain_copy(init_model, model_cfg)
+            recipe = training_recipe(init_config)
         trained, history = train_model(start_model, train, val, cfg,
                                        log_path=out_dir / f"log_{run}.jsonl", progress=report)
         minutes = (time.perf_counter() - start) / 60
@@ -141,6 +152,7 @@ def train_task(
         extra = {"stats": stats, "labels": list(io.labels) if io.labels else None, "train": cfg.to_dict(),
                  "run": run, "metrics": metrics,
                  "initialised_from": str(init_from) if init_from else None,
+                 "initialised_from_recipe": recipe,
                  "splits": {"train": len(train), "val": len(val)}}
         save_checkpoint(folder, plain, model_cfg, task=task, extra=extra)
         save_calibration(folder, val, seed=cfg.seed)

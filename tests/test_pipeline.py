@@ -212,6 +212,28 @@ def test_experiments_and_model_card(task_folder, monkeypatch):
     assert "--config configs/trajectory_paper.json --out baselines/trajectory_paper --runs float --epochs 4`" in card
 
 
+def test_fine_tuning_in_place_keeps_the_recipe_of_its_starting_point(task_folder, tmp_path, monkeypatch):
+    """A float model fine-tuned from itself overwrites its starting checkpoint: the new config must still
+    say how that start was trained, and the card must print both commands."""
+    root, data, _ = task_folder
+    folder = tmp_path / "pretrained" / "trajectory"
+    shutil.copytree(root / "pretrained" / "trajectory", folder)
+    start = json.loads((folder / "float" / "config.json").read_text())["extra"]
+    exp = ExperimentConfig(task="trajectory",
+                           model=ModelConfig(n_features=13, n_outputs=2, hidden=12, layers=1, dropout=0.0),
+                           train=TrainConfig(epochs=1, batch_size=16, lr=1e-3, seed=0))
+    train_task("trajectory", exp, folder, data, runs=("float",), init_from=folder / "float")
+    recipe = json.loads((folder / "float" / "config.json").read_text())["extra"]["initialised_from_recipe"]
+    assert recipe["train"] == start["train"] and recipe["metrics"] == start["metrics"]
+    assert recipe["initialised_from"] is None and recipe["initialised_from_recipe"] is None
+    monkeypatch.setenv("MEMGRU_PRETRAINED_DIR", str(tmp_path / "pretrained"))
+    monkeypatch.setenv("MEMGRU_RESULTS_DIR", str(tmp_path / "results"))
+    card = model_card("trajectory")
+    assert ("--epochs 1 --lr 0.001 --weight-noise 0.0 --init-from pretrained/trajectory/float`, run after "
+            "`python -m memgru train --task trajectory --runs float --epochs 4 --lr 0.01 --weight-noise 0.0` "
+            "(accuracy, %: val ") in card
+
+
 def test_training_refuses_data_of_the_wrong_shape(task_folder, tmp_path):
     _, data, _ = task_folder
     exp = ExperimentConfig(task="trajectory", model=ModelConfig(n_features=7, n_outputs=2, hidden=4, layers=1))
