@@ -64,6 +64,7 @@ from memgru.tasks.trajectory_tracks import (
     clean_track,
     cut_windows,
     derive_reported,
+    drop_filled_gaps,
     heading_unit,
     jitter_positions,
     path_at_altitude,
@@ -245,6 +246,7 @@ def real_windows(df: pd.DataFrame, *, stride: int) -> tuple[np.ndarray, pd.DataF
     for icao, g in df.groupby("icao24", sort=True):
         cleaned = clean_track(g, min_altitude_ft=MIN_ALTITUDE_FT)
         callsign = str(g["callsign"].dropna().iloc[0]) if g["callsign"].notna().any() else ""
+        cleaned = drop_filled_gaps(cleaned, max_gap_s=MAX_GAP_S)
         for seg_id, seg in enumerate(resample_track(cleaned, step_s=STEP_S, max_gap_s=MAX_GAP_S)):
             w = cut_windows(seg, WINDOW_POINTS, stride)
             if len(w) == 0:
@@ -702,8 +704,8 @@ def build_samples(asset_dir: Path, *, cache_dir: Path, seed: int = 0, n_real: in
         df = read_collection(archive, TEST_COLLECTION)
     tracks, ids = [], []
     for icao, g in df.groupby("icao24", sort=True):
-        for seg in resample_track(clean_track(g, min_altitude_ft=MIN_ALTITUDE_FT), step_s=STEP_S,
-                                  max_gap_s=MAX_GAP_S):
+        cleaned = drop_filled_gaps(clean_track(g, min_altitude_ft=MIN_ALTITUDE_FT), max_gap_s=MAX_GAP_S)
+        for seg in resample_track(cleaned, step_s=STEP_S, max_gap_s=MAX_GAP_S):
             if len(seg) >= points and check_window_physics(seg[None, :points])[0]:
                 tracks.append(seg[:points])
                 ids.append(icao)

@@ -173,6 +173,46 @@ def clean_track(frame: pd.DataFrame, *, min_altitude_ft: float) -> pd.DataFrame:
     return df
 
 
+FILLED_STEP_TOL_M = 2.0
+"""Position steps that agree to this many metres (east and north) count as the same step (`drop_filled_gaps`)."""
+
+
+def drop_filled_gaps(frame: pd.DataFrame, *, max_gap_s: float) -> pd.DataFrame:
+    """Drop stretches of cleaned reports that are a coverage gap filled upstream, not reports.
+
+    Some published samples fill gaps by interpolation: in the `traffic` wheel's Tour de France relay
+    flight the positions advance by the same step every 5 s for 140 s, on a straight line at 70 kt,
+    while groundspeed (206 kt), track and vertical rate stay frozen at their last value. Rows whose
+    reported groundspeed, track and vertical rate equal the previous row's and whose position step
+    equals the previous step within `FILLED_STEP_TOL_M` (m) form such a fill when the run spans more
+    than `max_gap_s` seconds; the run is dropped (with the rows at its ends, which lie on the same
+    line), so that resampling sees the gap and splits the track there. Rows missing any of these
+    fields are left alone. Meant for the published collections that the datasets are built from; a
+    synthetic track flown at exactly constant velocity would match, so user files are not filtered.
+    """
+    cols = ["latitude", "longitude", "groundspeed", "track", "vertical_rate"]
+    if not set(cols) <= set(frame.columns):
+        return frame
+    full = frame[cols].notna().all(axis=1).to_numpy()
+    rows = np.flatnonzero(full)
+    if len(rows) < 4:
+        return frame
+    t = frame["time_s"].to_numpy(float)[rows]
+    v = frame[cols].to_numpy(float)[rows]
+    lat_mid = np.radians(0.5 * (v[1:, 0] + v[:-1, 0]))
+    step = np.stack([EARTH_RADIUS_M * np.cos(lat_mid) * np.radians(wrap_deg(np.diff(v[:, 1]))),
+                     EARTH_RADIUS_M * np.radians(np.diff(v[:, 0]))], axis=-1)
+    same_step = np.all(np.abs(np.diff(step, axis=0)) <= FILLED_STEP_TOL_M, axis=-1)  # step k+1 vs step k
+    held = np.all(np.diff(v[:, 2:], axis=0) == 0, axis=-1)  # row k+1 repeats row k's velocity
+    filled = same_step & held[1:] & held[:-1]  # row k+1 sits on the line of rows k..k+2, velocity frozen
+    drop = np.zeros(len(rows), bool)
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], filled.astype(np.int8), [0]])))
+    for a, b in zip(edges[::2], edges[1::2], strict=True):  # filled[a:b] -> rows a .. b + 1 on one line
+        if t[b + 1] - t[a] > max_gap_s:
+            drop[a:b + 2] = True
+    return frame.drop(index=frame.index[rows[drop]]) if drop.any() else frame
+
+
 def _interp_column(t: np.ndarray, v: np.ndarray, grid: np.ndarray, max_gap_s: float, circular: bool):
     """Linear interpolation of the valid samples of one column onto `grid`, with a validity mask.
 

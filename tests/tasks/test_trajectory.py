@@ -30,6 +30,7 @@ from memgru.tasks.trajectory_tracks import (
     T,
     clean_track,
     derived_speed_kt,
+    drop_filled_gaps,
     drop_stale_start,
     heading_unit,
     jitter_positions,
@@ -114,6 +115,33 @@ def test_resample_interleaved_reports_and_gaps():
     grid = synth_track(40, dt=10.0, t0=2000.0)
     again = resample_track(pd.DataFrame(grid, columns=["time_s", *tr.POINT_COLUMNS[1:]]), step_s=10, max_gap_s=20)
     np.testing.assert_allclose(again[0], grid)
+
+
+def test_filled_coverage_gaps_of_published_samples_are_dropped():
+    """A stretch where positions advance by identical steps while the reported velocity stays frozen is
+    a gap filled by interpolation upstream (seen in the wheel's Tour de France flight): dropped when it
+    lasts longer than the resampler's gap limit, so the track splits there; real reports stay."""
+    pts = synth_track(120, dt=5.0, t0=3000.0, turn_deg_s=0.3)
+    rng = np.random.default_rng(0)
+    pts[:, LAT] += rng.normal(0.0, 3e-5, len(pts))  # ~3 m of position noise, as in real reports
+    pts[:, GS] += np.round(rng.normal(0.0, 1.0, len(pts)))
+    filled = pts.copy()
+    a, b = 40, 70  # 150 s filled on a straight line at the wrong speed, velocity frozen at row a
+    frac = np.linspace(0.0, 1.0, b - a + 1)[:, None]
+    filled[a:b + 1, LAT:LON + 1] = pts[a, LAT:LON + 1] + frac * (pts[b, LAT:LON + 1] - pts[a, LAT:LON + 1]) * 0.4
+    filled[a:b + 1, GS:] = pts[a, GS:]
+    frame = pd.DataFrame(filled, columns=["time_s", *tr.POINT_COLUMNS[1:]])
+    kept = drop_filled_gaps(frame, max_gap_s=20.0)
+    assert set(frame.index) - set(kept.index) == set(range(a, b + 1))
+    segs = resample_track(kept, step_s=10, max_gap_s=20)
+    assert len(segs) == 2 and segs[0][-1, T] < filled[a, T] and segs[1][0, T] > filled[b, T]
+    real = pd.DataFrame(pts, columns=["time_s", *tr.POINT_COLUMNS[1:]])
+    assert len(drop_filled_gaps(real, max_gap_s=20.0)) == len(real)
+    short = pts.copy()
+    short[a:a + 4, LAT:LON + 1] = pts[a, LAT:LON + 1] + np.arange(4)[:, None] * 1e-4
+    short[a:a + 4, GS:] = pts[a, GS:]  # a 15-s freeze: within the gap limit, kept
+    frame = pd.DataFrame(short, columns=["time_s", *tr.POINT_COLUMNS[1:]])
+    assert len(drop_filled_gaps(frame, max_gap_s=20.0)) == len(frame)
 
 
 def _stale_first(pts: np.ndarray, lag_s: float) -> np.ndarray:
