@@ -12,7 +12,8 @@ Data (built by `build_dataset`, see also `trajectory_fakes` for the false-track 
   calibration orbits, survey grids, gliders, sky drawings, TV-relay racetracks ...) also joins
   train; the others (aircraft never seen in training) are the real-only check split `unusual`.
 - every track is cleaned (`trajectory_tracks.clean_track`: ground and low segments, duplicated
-  times, out-of-range values and glitches), resampled to `STEP_S` = 10 s (the test set's own
+  times, out-of-range values and glitches; `drop_filled_gaps`: coverage gaps that the published
+  sample filled by interpolation), resampled to `STEP_S` = 10 s (the test set's own
   sampling), split at gaps of more than 20 s, stripped of a stale first position per piece
   (`trajectory_tracks.drop_stale_start`), and cut into windows of `WINDOW_POINTS` = 33 points
   (32 steps, 320 s).
