@@ -218,18 +218,17 @@ def run_experiment(
         rows = pd.concat([false_alarm_rows(chip, unusual).assign(**setting)
                           for setting, chip in _four_chips(task, folder, float_model, act_bits)], ignore_index=True)
     elif name == "operating":
+        if any("magnitude" not in data.meta for _, data in sets):
+            raise MemgruError(f"the operating experiment needs real and false windows with magnitudes; {task} has none")
         val = io.load_split(data_dir, "val")
         unusual = io.load_split(data_dir, "unusual") if (data_dir / "unusual.npz").is_file() else None
         tables = []
         for setting, chip in _four_chips(task, folder, float_model, act_bits):
             val_scores = false_scores(chip, val)[val.y == 0]
-            for group, data in sets:
-                if "magnitude" not in data.meta:
-                    raise MemgruError(f"the operating experiment needs real and false windows with magnitudes; "
-                                      f"{task} has none")
-                tables.append(operating_rows(
-                    val_scores, false_scores(chip, data), data.y == 1, data.meta["magnitude"].to_numpy(),
-                    None if unusual is None else false_scores(chip, unusual)).assign(**group, **setting))
+            unusual_scores = None if unusual is None else false_scores(chip, unusual)
+            tables += [operating_rows(val_scores, false_scores(chip, data), data.y == 1,
+                                      data.meta["magnitude"].to_numpy(), unusual_scores).assign(**group, **setting)
+                       for group, data in sets]
         rows = pd.concat(tables, ignore_index=True)
     else:
         raise ValueError(f"unknown experiment {name!r}")

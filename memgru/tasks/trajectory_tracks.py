@@ -199,9 +199,8 @@ def drop_filled_gaps(frame: pd.DataFrame, *, max_gap_s: float) -> pd.DataFrame:
         return frame
     t = frame["time_s"].to_numpy(float)[rows]
     v = frame[cols].to_numpy(float)[rows]
-    lat_mid = np.radians(0.5 * (v[1:, 0] + v[:-1, 0]))
-    step = np.stack([EARTH_RADIUS_M * np.cos(lat_mid) * np.radians(wrap_deg(np.diff(v[:, 1]))),
-                     EARTH_RADIUS_M * np.radians(np.diff(v[:, 0]))], axis=-1)
+    per_deg_north, per_deg_east = _metres_per_degree(0.5 * (v[1:, 0] + v[:-1, 0]), 0.0)
+    step = np.stack([per_deg_east * wrap_deg(np.diff(v[:, 1])), per_deg_north * np.diff(v[:, 0])], axis=-1)
     same_step = np.all(np.abs(np.diff(step, axis=0)) <= FILLED_STEP_TOL_M, axis=-1)  # step k+1 vs step k
     held = np.all(np.diff(v[:, 2:], axis=0) == 0, axis=-1)  # row k+1 repeats row k's velocity
     filled = same_step & held[1:] & held[:-1]  # row k+1 sits on the line of rows k..k+2, velocity frozen
