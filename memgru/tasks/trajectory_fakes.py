@@ -232,20 +232,20 @@ def _splice(base: np.ndarray, m: float, rng: np.random.Generator, other: np.ndar
     n = len(base)
     k = int(rng.integers(n // 4, 3 * n // 4))
     out = base.copy()
-    enu_a = path_at_altitude(base)
-    enu_b = path_at_altitude(other)
-    course_a = np.degrees(np.arctan2(*(enu_a[k - 1] - enu_a[k - 2])))
-    course_b = np.degrees(np.arctan2(*(enu_b[1] - enu_b[0])))
+    path_a = path_at_altitude(base)
+    path_b = path_at_altitude(other)
+    course_a = np.degrees(np.arctan2(*(path_a[k - 1] - path_a[k - 2])))
+    course_b = np.degrees(np.arctan2(*(path_b[1] - path_b[0])))
     rot = wrap_deg(course_a - course_b + rng.choice([-1.0, 1.0]) * m * 60.0)
-    step_a = np.hypot(*(enu_a[k - 1] - enu_a[k - 2]))
-    step_b = max(np.hypot(*(enu_b[1] - enu_b[0])), 1.0)
+    step_a = np.hypot(*(path_a[k - 1] - path_a[k - 2]))
+    step_b = max(np.hypot(*(path_b[1] - path_b[0])), 1.0)
     scale = step_a / step_b * (1.0 + rng.choice([-1.0, 1.0]) * m * 0.2)
     r = np.radians(rot)
     # a rotation by `rot` clockwise (track angles grow clockwise) of east/north offsets
     rmat = np.array([[np.cos(r), np.sin(r)], [-np.sin(r), np.cos(r)]])
-    rel = (enu_b[1:n - k + 1] - enu_b[0]) @ rmat.T * scale
-    enu = enu_a.copy()
-    enu[k:] = enu_a[k - 1] + rel
+    rel = (path_b[1:n - k + 1] - path_b[0]) @ rmat.T * scale
+    path = path_a.copy()
+    path[k:] = path_a[k - 1] + rel
     tail = other[1:n - k + 1]
     out[k:, ALT] = tail[:, ALT] - other[0, ALT] + base[k - 1, ALT] + rng.choice([-1.0, 1.0]) * m * 1500.0
     out[k:, GS] = tail[:, GS] * scale
@@ -253,7 +253,7 @@ def _splice(base: np.ndarray, m: float, rng: np.random.Generator, other: np.ndar
     out[k:, VR] = tail[:, VR]
     if out[:, ALT].min() < 2000.0:
         out[k:, ALT] += 2000.0 - out[:, ALT].min()
-    _set_path(out, base, enu)
+    _set_path(out, base, path)
     return out
 
 
