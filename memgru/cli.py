@@ -191,7 +191,7 @@ def cmd_train(args: argparse.Namespace) -> dict[str, Any]:
     if exp.task != args.task:
         raise MemgruError(f"config {args.config} is for task {exp.task!r}, not {args.task!r}")
     overrides = (("epochs", args.epochs), ("weight_noise", args.weight_noise), ("lr", args.lr),
-                 ("noise_scale", args.noise_scale))
+                 ("noise_scale", args.noise_scale), ("tbptt_steps", args.tbptt_steps))
     changes = {k: v for k, v in overrides if v is not None}
     if changes:
         exp = ExperimentConfig(exp.task, exp.model, TrainConfig.from_dict({**exp.train.to_dict(), **changes}))
@@ -389,6 +389,8 @@ def _parser() -> _Parser:
     p.add_argument("--noise-scale", choices=NOISE_SCALES, default=None,
                    help="η relative to each matrix's max|W| (default) or each row's (η ≈ 1.2·σ mimics variation σ)")
     p.add_argument("--lr", type=float, default=None, help="override the config's learning rate")
+    p.add_argument("--tbptt-steps", type=int, default=None,
+                   help="override the config's truncated back-propagation length, steps (SOC; 0 = whole window)")
     p.add_argument("--init-from", help="start from this checkpoint's weights (e.g. noise-aware fine-tuning)")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(run=cmd_train, show=lambda r: print(json.dumps(r, indent=2)))

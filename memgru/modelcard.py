@@ -15,7 +15,7 @@ from memgru.checkpoint import read_config
 from memgru.config import FLOAT_BITS
 from memgru.evaluate import summarise
 from memgru.experiments import DETECTABLE_MAGNITUDE
-from memgru.tasks.registry import baselines_root, results_root, task_spec
+from memgru.tasks.registry import DEFAULT_TRAIN, baselines_root, results_root, task_spec
 
 DATA_NOTES = {
     "audio": (
@@ -341,9 +341,11 @@ def _selection_text(train: dict[str, Any]) -> str:
 def _train_command(task: str, extra: dict[str, Any]) -> str:
     """The `train` command line that reproduces a run, from its checkpoint's `extra` (or a stored recipe)."""
     train, init = extra.get("train") or {}, extra.get("initialised_from")
+    tbptt = train.get("tbptt_steps", 0)
     return (f"python -m memgru train --task {task} --runs {extra.get('run') or 'noise'} --epochs {train.get('epochs')} "
             f"--lr {train.get('lr')} --weight-noise {train.get('weight_noise')}"
             + (" --noise-scale row" if train.get("noise_scale") == "row" else "")
+            + (f" --tbptt-steps {tbptt}" if tbptt != DEFAULT_TRAIN[task].tbptt_steps else "")
             + (f" --init-from pretrained/{task}/{Path(init).name}" if init else ""))
 
 

@@ -27,7 +27,7 @@ from memgru.models import build_model, count_parameters
 from memgru.tasks.common import SequenceSet, load_arrays
 from memgru.tasks.io import UserInput, task_io
 from memgru.tasks.registry import task_spec
-from memgru.train import evaluate_model, metric, predict, task_kind, train_model
+from memgru.train import clamp_regression, evaluate_model, metric, predict, task_kind, train_model
 
 CALIBRATION_FILE = "calibration.npz"
 """Calibration inputs saved next to a checkpoint."""
@@ -257,7 +257,7 @@ def prediction(task: str, model: nn.Module, user: UserInput, snr_db: float | Non
         result["windows"] = len(x)
         result["truth"] = user.truth
         return result
-    soc = out.reshape(-1).clamp(0, 1).numpy()
+    soc = clamp_regression(out.reshape(-1)).numpy()
     result["soc"] = [round(float(v) * 100, 3) for v in soc]
     result["rmse"] = None if user.truth is None else float(np.sqrt(np.mean((soc - user.truth) ** 2)) * 100)
     return result

@@ -44,6 +44,11 @@ from memgru.tasks.common import SequenceSet
 
 TaskKind = Literal["classification", "regression"]
 
+REGRESSION_RANGE = (0.0, 1.0)
+"""Range of per-step regression targets (fractions: SOC). Outputs are clamped to it before they are scored
+(`metric`, `mean_abs_error`) or reported, as a battery management system reports SOC within 0-100 %;
+training losses use the raw outputs."""
+
 
 def task_kind(data: SequenceSet) -> TaskKind:
     """Classification when targets are integer labels [N], regression when float [N, T]."""
@@ -56,6 +61,11 @@ def _loss(kind: TaskKind, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return F.mse_loss(out.squeeze(-1), y)
 
 
+def clamp_regression(out: torch.Tensor) -> torch.Tensor:
+    """Regression outputs clamped to `REGRESSION_RANGE` (what is scored and shown; the loss uses raw outputs)."""
+    return out.clamp(*REGRESSION_RANGE)
+
+
 @torch.no_grad()
 def predict(model: nn.Module, x: np.ndarray | torch.Tensor, batch_size: int = 256) -> torch.Tensor:
     """Model outputs for inputs [N, T, F] in eval mode, batched (logits, or per-step values)."""
@@ -66,17 +76,18 @@ def predict(model: nn.Module, x: np.ndarray | torch.Tensor, batch_size: int = 25
 
 
 def metric(kind: TaskKind, out: torch.Tensor, y: np.ndarray | torch.Tensor) -> float:
-    """Accuracy in % (classification) or RMSE in the target's unit x 100 (regression: SOC in %)."""
+    """Accuracy in % (classification) or RMSE in the target's unit x 100 (regression: SOC in percentage
+    points, outputs clamped to `REGRESSION_RANGE` first)."""
     y = torch.as_tensor(y)
     if kind == "classification":
         return float((out.argmax(dim=-1) == y).float().mean() * 100)
-    return float(((out.squeeze(-1) - y.float()) ** 2).mean().sqrt() * 100)
+    return float(((clamp_regression(out.squeeze(-1)) - y.float()) ** 2).mean().sqrt() * 100)
 
 
 def mean_abs_error(out: torch.Tensor, y: np.ndarray | torch.Tensor) -> float:
     """Mean absolute error of per-step regression outputs [N, T, 1] or [N, T] against targets [N, T], in the
-    targets' unit x 100 (SOC: percentage points), like `metric`'s RMSE."""
-    return float((out.squeeze(-1) - torch.as_tensor(y).float()).abs().mean() * 100)
+    targets' unit x 100 (SOC: percentage points), outputs clamped like `metric`'s RMSE."""
+    return float((clamp_regression(out.squeeze(-1)) - torch.as_tensor(y).float()).abs().mean() * 100)
 
 
 def evaluate_model(model: nn.Module, data: SequenceSet, batch_size: int = 256) -> tuple[float, float]:

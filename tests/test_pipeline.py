@@ -9,10 +9,11 @@ import pandas as pd
 import pytest
 
 from memgru.checkpoint import load_checkpoint
+from memgru.cli import _parser
 from memgru.config import ExperimentConfig, ModelConfig, TrainConfig
 from memgru.errors import MemgruError
 from memgru.experiments import operating_rows, roc_auc, run_experiment
-from memgru.modelcard import model_card
+from memgru.modelcard import _train_command, model_card
 from memgru.pipeline import (
     CALIBRATION_SIZE,
     CALIBRATION_STEPS,
@@ -232,6 +233,20 @@ def test_fine_tuning_in_place_keeps_the_recipe_of_its_starting_point(task_folder
     assert ("--epochs 1 --lr 0.001 --weight-noise 0.0 --init-from pretrained/trajectory/float`, run after "
             "`python -m memgru train --task trajectory --runs float --epochs 4 --lr 0.01 --weight-noise 0.0` "
             "(accuracy, %: val ") in card
+
+
+def test_a_non_default_truncation_length_is_part_of_the_training_command():
+    """A SOC run trained with longer truncated back-propagation must be reproducible from the card's command,
+    and the CLI must accept that command."""
+    extra = {"run": "float", "initialised_from": "pretrained/soc/float",
+             "train": TrainConfig(epochs=3, batch_size=16, lr=5e-4, tbptt_steps=2000).to_dict()}
+    command = _train_command("soc", extra)
+    assert command == ("python -m memgru train --task soc --runs float --epochs 3 --lr 0.0005 --weight-noise 0.0 "
+                       "--tbptt-steps 2000 --init-from pretrained/soc/float")
+    args = _parser().parse_args(command.split()[3:])
+    assert args.tbptt_steps == 2000 and args.init_from == "pretrained/soc/float"
+    default = {"run": "float", "train": TrainConfig(epochs=3, batch_size=16, lr=5e-4, tbptt_steps=500).to_dict()}
+    assert "--tbptt-steps" not in _train_command("soc", default)
 
 
 def test_training_refuses_data_of_the_wrong_shape(task_folder, tmp_path):

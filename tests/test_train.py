@@ -11,7 +11,7 @@ from memgru.layers import CrossbarGRU, convert, noisy_weights, set_weight_noise
 from memgru.models import build_model
 from memgru.plots import kept_epochs
 from memgru.tasks.common import SequenceSet
-from memgru.train import evaluate_model, noisy_metric, predict, train_model
+from memgru.train import evaluate_model, mean_abs_error, metric, noisy_metric, predict, train_model
 
 
 def _toy(n: int, seed: int) -> SequenceSet:
@@ -166,3 +166,22 @@ def test_row_scaled_noise_reaches_every_crossbar_layer():
     assert {(layer.weight_noise, layer.noise_scale) for layer in (prepared.gru, prepared.head)} == {(0.1, "row")}
     with pytest.raises(MemgruError, match="noise_scale"):
         TrainConfig(noise_scale="column")
+
+
+def test_regression_scores_clamp_outputs_to_the_soc_range_but_the_loss_does_not():
+    """SOC outside 0-100 % is reported clamped (as predict shows it), so it is scored clamped too."""
+    out = torch.tensor([[[-0.1], [0.5], [1.2]], [[0.2], [0.4], [0.9]]])
+    y = np.array([[0.0, 0.5, 1.0], [0.0, 0.5, 1.0]], np.float32)
+    err = np.array([0.0, 0.0, 0.0, 0.2, -0.1, -0.1])
+    assert metric("regression", out, y) == pytest.approx(100 * np.sqrt(np.mean(err**2)), rel=1e-6)
+    assert mean_abs_error(out, y) == pytest.approx(100 * np.mean(np.abs(err)), rel=1e-6)
+
+    class Fixed(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return out
+
+    data = SequenceSet(np.zeros((2, 3, 1), np.float32), y, pd.DataFrame({"i": [0, 1]}))
+    loss, rmse = evaluate_model(Fixed(), data)
+    raw = np.array([-0.1, 0.0, 0.2, 0.2, -0.1, -0.1])
+    assert loss == pytest.approx(np.mean(raw**2), rel=1e-6)
+    assert rmse == pytest.approx(metric("regression", out, y))
