@@ -53,8 +53,10 @@ DATA_NOTES = {
         "test: FUDS (= UDDS) at a 2C peak (mean 0.74 A) at 0, 25, 45 °C, evaluated over each whole "
         "~23,500-s trace from its first sample, as a BMS runs. The model is trained to track whole recordings: "
         "6,000-s windows (every 1,000 s, and every 250 s within a recording's first 1,000 s, so that the start from "
-        "full charge is not under-represented) run in 500-step chunks with the hidden state carried over (truncated "
-        "back-propagation through time); windows starting mid-recording teach it to start from an unknown SOC. "
+        "full charge is not under-represented) run in chunks with the hidden state carried over (truncated "
+        "back-propagation through time: 500-step chunks in the first stages, 2,000-step chunks in the last ones, "
+        "see the commands below); windows starting mid-recording teach it to start from an unknown SOC. "
+        "Reported SOC and every RMSE/MAE are clamped to 0–100 %. "
         "In this model temperature changes the usable capacity by under 1 %, less than real "
         "cells lose in the cold; expect larger errors on real cells, other chemistries or aged cells."
     ),
