@@ -21,9 +21,9 @@ Protocol (mirrors the paper's CALCE protocol on simulated data):
   `HEAD_STRIDE_S`, so that the high-SOC start of a recording is not under-represented), run in
   chunks with the hidden state carried over (truncated back-propagation through time,
   `TrainConfig.tbptt_steps`: 500 steps by default; the bundled model's last stages used 2,000, which
-  cut the error in the first 2,000 s after full charge by a third). Windows that start mid-recording teach the model to find its bearings
-  from the voltage when it is switched on at an unknown SOC; the windows at a recording's start teach
-  it to follow the charge from full. Validation and test windows are 12,000 s long (one from the
+  cut the error in the first 2,000 s after full charge by a third). Windows that start mid-recording
+  teach the model to find its bearings from the voltage when it is switched on at an unknown SOC;
+  the windows at a recording's start teach it to follow the charge from full. Validation and test windows are 12,000 s long (one from the
   start, one flush with the end of each recording). Whole-trace evaluation runs the model over a
   full recording (`load_trace` + `featurise`).
 
