@@ -24,8 +24,8 @@ Protocol (mirrors the paper's CALCE protocol on simulated data):
   cut the error in the first 2,000 s after full charge by a third). Windows that start mid-recording
   teach the model to find its bearings from the voltage when it is switched on at an unknown SOC;
   the windows at a recording's start teach it to follow the charge from full. Validation and test
-  windows are 12,000 s long (one from the start, one flush with the end of each recording). Whole-trace evaluation runs the model over a
-  full recording (`load_trace` + `featurise`).
+  windows are 12,000 s long (one from the start, one flush with the end of each recording). Whole-trace
+  evaluation runs the model over a full recording (`load_trace` + `featurise`).
 
 `python -m memgru data soc` calls `build_dataset`; `predict --task soc FILE` calls `read_user_input`.
 """
