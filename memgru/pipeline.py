@@ -257,9 +257,8 @@ def prediction(task: str, model: nn.Module, user: UserInput, snr_db: float | Non
         result["windows"] = len(x)
         result["truth"] = user.truth
         return result
-    soc = clamp_regression(out.reshape(-1)).numpy()
-    result["soc"] = [round(float(v) * 100, 3) for v in soc]
-    result["rmse"] = None if user.truth is None else float(np.sqrt(np.mean((soc - user.truth) ** 2)) * 100)
+    result["soc"] = [round(float(v) * 100, 3) for v in clamp_regression(out.reshape(-1))]
+    result["rmse"] = None if user.truth is None else metric("regression", out.reshape(-1), user.truth)
     return result
 
 
