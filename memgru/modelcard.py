@@ -434,14 +434,21 @@ def model_card(task: str) -> str:
                                                          aggfunc="mean")))
         else:
             lines.append(builder(rows, value))
-    for path in sorted(results.glob(f"{task}_bits_a*.csv")):  # PTQ at other activation precisions
+    for path in sorted(results.glob(f"{task}_bits_a*.csv")):  # other activation precisions
         rows = pd.read_csv(path)
         act, act_bits, gate_bits = _precision(rows)
         gate_flag = "" if gate_bits is None else f" --gate-bits {gate_bits}"
-        lines += ["", f"## Metric ({unit}) vs weight bits, {act}, ideal device: PTQ", "",
-                  f"`python -m memgru evaluate --task {task} --checkpoint pretrained/{task}/float --bits "
-                  f"{','.join(str(b) for b in sorted(rows['weight_bits'].unique()))} --act-bits "
-                  f"{act_bits}{gate_flag} --out results/{path.name}`", "", _bits_table(rows, value)]
+        bits = ",".join(str(b) for b in sorted(rows["weight_bits"].unique()))
+        if "method" in rows and (rows["method"] == "qat").any():  # written by `experiment --name bits`
+            epochs = int(rows["qat_epochs"].dropna().iloc[0])
+            heading, command = "PTQ vs QAT", (
+                f"python -m memgru experiment --task {task} --name bits --bits {bits} --act-bits {act_bits}"
+                f"{gate_flag} --qat-epochs {epochs} --out results/{path.name}")
+        else:
+            heading, command = "PTQ", (f"python -m memgru evaluate --task {task} --checkpoint pretrained/{task}/float "
+                                       f"--bits {bits} --act-bits {act_bits}{gate_flag} --out results/{path.name}")
+        lines += ["", f"## Metric ({unit}) vs weight bits, {act}, ideal device: {heading}", "", f"`{command}`", "",
+                  _bits_table(rows, value)]
     lines += (_noise_selection_section(task, value, unit) + _baseline_section(task, value, unit)
               + _plan_section(task, reference.get("sha256")))
     return "\n".join(lines) + "\n"

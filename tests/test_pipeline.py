@@ -192,6 +192,12 @@ def test_experiments_and_model_card(task_folder, monkeypatch):
     card = model_card("trajectory")
     assert "8-bit activations, 10-bit gate outputs (ranges: 99.99th percentile), ideal device: PTQ" in card
     assert "--act-bits 8 --gate-bits 10 --out results/trajectory_bits_a8_g10.csv" in card
+    bits.assign(act_bits=bits["weight_bits"].map(lambda b: 32 if b >= 32 else 10)).to_csv(
+        results / "trajectory_bits_a10.csv", index=False)  # PTQ and QAT, as `experiment --name bits --out` writes
+    card = model_card("trajectory")
+    assert "10-bit activations (ranges: 99.99th percentile), ideal device: PTQ vs QAT" in card
+    assert ("`python -m memgru experiment --task trajectory --name bits --bits 4,32 --act-bits 10 --qat-epochs 1 "
+            "--out results/trajectory_bits_a10.csv`") in card
 
     pd.concat([sigma.assign(candidate=name, command=f"python -m memgru train ... # {name}")
                for name in ("η = 0.1, matrix scale", "η = 0.2, row scale")]).to_csv(
