@@ -303,6 +303,7 @@ def build_dataset(
     train_copies: int = 2,
     val_fraction: float = 0.2,
     magnitude_range: tuple[float, float] = (0.0, 1.0),
+    train_magnitude_range: tuple[float, float] | None = None,
     families: tuple[str, ...] = FAMILIES,
     extra_train: tuple[str, ...] = EXTRA_TRAIN_COLLECTIONS,
     include_unusual: bool = True,
@@ -317,7 +318,9 @@ def build_dataset(
     and with `include_unusual` a real-only `unusual` split of odd-shaped real flights.
     `train_stride` / `test_stride` are the window starts' spacing in steps (train and validation
     windows overlap; test windows do not). Fake magnitudes are drawn uniformly from
-    `magnitude_range` (0 = indistinguishable from the source track, 1 = blatant). Every real
+    `magnitude_range` (0 = indistinguishable from the source track, 1 = blatant), the training
+    split's from `train_magnitude_range` when given (a fake of magnitude ~0 is a real track
+    labelled false; the draws are the same in number, so validation and test do not change). Every real
     train window is used `train_copies` times, each copy with its own fake and noise. The
     `traffic` wheel is looked up (or pip-downloaded) in `cache_dir` (default `out_dir/cache`) and
     checked against its sha256, unless `wheel` names a zip with the same sample paths (tests).
@@ -330,9 +333,11 @@ def build_dataset(
     out_dir.mkdir(parents=True, exist_ok=True)
     if wheel is None:
         wheel = find_traffic_wheel(Path(cache_dir) if cache_dir is not None else out_dir / "cache")
+    train_range = magnitude_range if train_magnitude_range is None else train_magnitude_range
+    for name, (lo, hi) in (("magnitude_range", magnitude_range), ("train_magnitude_range", train_range)):
+        if not 0.0 <= lo <= hi <= 1.0:
+            raise MemgruError(f"{name} must satisfy 0 <= low <= high <= 1, got {(lo, hi)}")
     lo, hi = magnitude_range
-    if not 0.0 <= lo <= hi <= 1.0:
-        raise MemgruError(f"magnitude_range must satisfy 0 <= low <= high <= 1, got {magnitude_range}")
     unknown = set(families) - set(FAMILIES)
     if unknown or not families:
         raise MemgruError(f"unknown fake families {sorted(unknown)}; choose from {', '.join(FAMILIES)}")
@@ -356,7 +361,7 @@ def build_dataset(
         "test": real_windows(test_df, stride=test_stride),
     }
     built = {
-        "train": _split_set(*sets["train"], "train", rng, magnitude_range, families, train_copies, True),
+        "train": _split_set(*sets["train"], "train", rng, train_range, families, train_copies, True),
         "val": _split_set(*sets["val"], "val", rng, magnitude_range, families, 1, True),
         "test": _split_set(*sets["test"], "test", rng, magnitude_range, families, 1, False),
     }
@@ -365,7 +370,8 @@ def build_dataset(
     summary: dict = {"splits": {}, "parameters": {
         "seed": seed, "step_s": STEP_S, "window_points": WINDOW_POINTS, "train_stride": train_stride,
         "test_stride": test_stride, "train_copies": train_copies, "val_fraction": val_fraction,
-        "magnitude_range": [lo, hi], "families": list(families), "extra_train": list(extra_train),
+        "magnitude_range": [lo, hi], "train_magnitude_range": [float(v) for v in train_range],
+        "families": list(families), "extra_train": list(extra_train),
         "unusual_in_train": sorted(rel for _, rel, _ in unusual_train),
         "min_altitude_ft": MIN_ALTITUDE_FT, "max_gap_s": MAX_GAP_S},
         "sources": {"wheel": Path(wheel).name, "sha256": TRAFFIC_WHEEL_SHA256, "license": "MIT",

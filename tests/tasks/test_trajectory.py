@@ -411,6 +411,20 @@ def test_build_dataset_is_deterministic(built, tmp_path):
     np.testing.assert_array_equal(tr.load_split(tmp_path, "test").x, tr.load_split(out, "test").x)
 
 
+def test_training_magnitudes_can_leave_out_near_copies_without_changing_val_or_test(built, tmp_path):
+    out, _ = built
+    wheel = out.parent / "fake_traffic.whl"
+    summary = tr.build_dataset(tmp_path, seed=0, wheel=wheel, val_fraction=0.3, include_unusual=False,
+                               train_magnitude_range=(0.4, 1.0))
+    assert summary["parameters"]["train_magnitude_range"] == [0.4, 1.0]
+    mags = tr.load_split(tmp_path, "train").meta.query("label == 1")["magnitude"]
+    assert mags.between(0.4, 1.0).all()
+    for split in ("val", "test"):
+        np.testing.assert_array_equal(tr.load_points(tmp_path, split), tr.load_points(out, split))
+    with pytest.raises(MemgruError, match="train_magnitude_range"):
+        tr.build_dataset(tmp_path, seed=0, wheel=wheel, train_magnitude_range=(0.5, 0.2))
+
+
 def test_wheel_lookup_errors(tmp_path):
     with pytest.raises(MemgruError, match="not found"):
         tr.find_traffic_wheel(tmp_path, download=False)
