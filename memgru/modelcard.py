@@ -40,7 +40,9 @@ DATA_NOTES = {
         "position), and cleaning drops coverage gaps that a published sample filled by interpolation (positions "
         "on a line at identical steps under a frozen reported velocity for over 20 s). False tracks are generated "
         "in nine documented families with a magnitude knob (ghost tracks from kinematic models, replay, pull-off, "
-        "velocity inconsistency, altitude/speed ramps, splices), balanced with the real windows. Windows of 32 "
+        "velocity inconsistency, altitude/speed ramps, splices), balanced with the real windows; magnitudes are "
+        "uniform in 0-1 for validation and test, 0.1-1 for training (a fake of magnitude ~0 is a real track under "
+        "a false label). Windows of 32 "
         "steps of 10 s, 13 position- and heading-invariant features; position-derived motion is measured along "
         "the path flown at the aircraft's altitude, each step in the local east/north frame at its own latitude, "
         "which is the frame of the reported velocity (false tracks are generated in the same frame)."
@@ -165,9 +167,10 @@ def _detectable_table(rows: pd.DataFrame, value: str) -> str:
         lines.append(f"| {training}-trained, {'float' if bits >= 32 else f'{bits}-bit'} | {overall:.2f} | "
                      f"{100 - 100 * ok_real / n_real:.2f} | {100 * caught / s['n'].sum():.2f} | "
                      f"{100 * (ok_real + caught) / (n_real + s['n'].sum()):.2f} |")
-    return ("\n".join(lines) + f"\n\nFake magnitudes are drawn uniformly from 0 to 1 and a fake of magnitude 0 is "
-            "(nearly) its real source track, so the accuracy over all fakes has a ceiling below 100 %; the last "
-            f"column counts only fakes of magnitude ≥ {DETECTABLE_MAGNITUDE:g} (and every real window).")
+    return ("\n".join(lines) + "\n\nTest fake magnitudes are drawn uniformly from 0 to 1 and a fake of "
+            "magnitude 0 is (nearly) its real source track, so the accuracy over all fakes has a ceiling below "
+            f"100 %; the last column counts only fakes of magnitude ≥ {DETECTABLE_MAGNITUDE:g} (and every real "
+            "window).")
 
 
 def _noise_selection_section(task: str, value: str, unit: str) -> list[str]:
