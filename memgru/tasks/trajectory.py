@@ -327,8 +327,9 @@ def build_dataset(
     `train_stride` / `test_stride` are the window starts' spacing in steps (train and validation
     windows overlap; test windows do not). Fake magnitudes are drawn uniformly from
     `magnitude_range` (0 = indistinguishable from the source track, 1 = blatant), the training
-    split's from `train_magnitude_range` when given (a fake of magnitude ~0 is a real track
-    labelled false; the draws are the same in number, so validation and test do not change). Every real
+    split's from `train_magnitude_range` (default `TRAIN_MAGNITUDE_RANGE`; None = `magnitude_range`;
+    a fake of magnitude ~0 is a real track labelled false; the draws are the same in number either
+    way, so validation and test do not change). Every real
     train window is used `train_copies` times, each copy with its own fake and noise. The
     `traffic` wheel is looked up (or pip-downloaded) in `cache_dir` (default `out_dir/cache`) and
     checked against its sha256, unless `wheel` names a zip with the same sample paths (tests).
