@@ -60,7 +60,8 @@ def test_activation_quantizer_properties(x, bits):
     assert 0 <= zero_point <= 2**bits - 1
     assert torch.unique(y).numel() <= 2**bits
     assert q(torch.zeros(3)).eq(0).all(), "0 must be exactly representable"
-    assert ((y - x).abs() <= scale / 2 * (1 + 1e-4) + 1e-6).all(), "error <= scale/2 inside the range"
+    rounding = 4 * torch.finfo(torch.float32).eps * x.abs()  # float32 arithmetic near |x| (e.g. 100 at 16 bits)
+    assert ((y - x).abs() <= scale / 2 * (1 + 1e-4) + 1e-6 + rounding).all(), "error <= scale/2 inside the range"
     assert torch.allclose(q(y), y, atol=scale * 1e-4)
     ys = q(torch.sort(x).values)
     assert (ys[1:] >= ys[:-1]).all()
