@@ -16,6 +16,7 @@ from memgru.config import FLOAT_BITS
 from memgru.evaluate import summarise
 from memgru.experiments import DETECTABLE_MAGNITUDE
 from memgru.tasks.registry import DEFAULT_TRAIN, baselines_root, results_root, task_spec
+from memgru.tasks.trajectory import TRAIN_MAGNITUDE_RANGE
 
 DATA_NOTES = {
     "audio": (
@@ -41,7 +42,8 @@ DATA_NOTES = {
         "on a line at identical steps under a frozen reported velocity for over 20 s). False tracks are generated "
         "in nine documented families with a magnitude knob (ghost tracks from kinematic models, replay, pull-off, "
         "velocity inconsistency, altitude/speed ramps, splices), balanced with the real windows; magnitudes are "
-        "uniform in 0-1 for validation and test, 0.1-1 for training (a fake of magnitude ~0 is a real track under "
+        f"uniform in 0-1 for validation and test, {TRAIN_MAGNITUDE_RANGE[0]:g}-{TRAIN_MAGNITUDE_RANGE[1]:g} for "
+        "training (a fake of magnitude ~0 is a real track under "
         "a false label). Windows of 32 "
         "steps of 10 s, 13 position- and heading-invariant features; position-derived motion is measured along "
         "the path flown at the aircraft's altitude, each step in the local east/north frame at its own latitude, "
