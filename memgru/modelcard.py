@@ -43,9 +43,8 @@ DATA_NOTES = {
         "in nine documented families with a magnitude knob (ghost tracks from kinematic models, replay, pull-off, "
         "velocity inconsistency, altitude/speed ramps, splices), balanced with the real windows; magnitudes are "
         f"uniform in 0-1 for validation and test, {TRAIN_MAGNITUDE_RANGE[0]:g}-{TRAIN_MAGNITUDE_RANGE[1]:g} for "
-        "training (a fake of magnitude ~0 is a real track under "
-        "a false label). Windows of 32 "
-        "steps of 10 s, 13 position- and heading-invariant features; position-derived motion is measured along "
+        "training (a fake of magnitude ~0 is a real track under a false label). Windows of 32 steps of 10 s, "
+        "13 position- and heading-invariant features; position-derived motion is measured along "
         "the path flown at the aircraft's altitude, each step in the local east/north frame at its own latitude, "
         "which is the frame of the reported velocity (false tracks are generated in the same frame)."
     ),

@@ -257,8 +257,9 @@ def prediction(task: str, model: nn.Module, user: UserInput, snr_db: float | Non
         result["windows"] = len(x)
         result["truth"] = user.truth
         return result
-    result["soc"] = [round(float(v) * 100, 3) for v in clamp_regression(out.reshape(-1))]
-    result["rmse"] = None if user.truth is None else metric("regression", out.reshape(-1), user.truth)
+    flat = out.reshape(-1)
+    result["soc"] = [round(float(v) * 100, 3) for v in clamp_regression(flat)]
+    result["rmse"] = None if user.truth is None else metric("regression", flat, user.truth)
     return result
 
 

@@ -346,7 +346,6 @@ def build_dataset(
     for name, (lo, hi) in (("magnitude_range", magnitude_range), ("train_magnitude_range", train_range)):
         if not 0.0 <= lo <= hi <= 1.0:
             raise MemgruError(f"{name} must satisfy 0 <= low <= high <= 1, got {(lo, hi)}")
-    lo, hi = magnitude_range
     unknown = set(families) - set(FAMILIES)
     if unknown or not families:
         raise MemgruError(f"unknown fake families {sorted(unknown)}; choose from {', '.join(FAMILIES)}")
@@ -379,7 +378,8 @@ def build_dataset(
     summary: dict = {"splits": {}, "parameters": {
         "seed": seed, "step_s": STEP_S, "window_points": WINDOW_POINTS, "train_stride": train_stride,
         "test_stride": test_stride, "train_copies": train_copies, "val_fraction": val_fraction,
-        "magnitude_range": [lo, hi], "train_magnitude_range": [float(v) for v in train_range],
+        "magnitude_range": [float(v) for v in magnitude_range],
+        "train_magnitude_range": [float(v) for v in train_range],
         "families": list(families), "extra_train": list(extra_train),
         "unusual_in_train": sorted(rel for _, rel, _ in unusual_train),
         "min_altitude_ft": MIN_ALTITUDE_FT, "max_gap_s": MAX_GAP_S},
