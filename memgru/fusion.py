@@ -302,8 +302,10 @@ class Search:
     within_tolerance: bool
     """False when neither the top of every ladder nor the fallback plan is within the tolerance."""
     started_from: str = "top"
-    """Where the descent started: `top` (every slot at the top of its ladder) or `fallback` (the
-    fallback plan, when the top missed the tolerance and the fallback did not)."""
+    """Where the kept descent started: `top` (every slot at the top of its ladder), `fallback` (the
+    fallback plan, when the top missed the tolerance and the fallback did not) or `fallback_cheaper`
+    (the fallback plan, when the descent from the top ended costlier than the fallback and the
+    descent from the fallback ended cheaper)."""
 
 
 def search(
@@ -322,8 +324,11 @@ def search(
     starts from the top of every ladder; when that misses the tolerance (quantization noise on a small
     validation set can put the most precise chip a sequence below float) and `fallback` (e.g. the
     uniform W6/A8 plan, each value raised to the nearest rung of its slot's ladder; a slot it omits stays
-    at the top) is within it, the descent starts from `fallback` instead, so the plan is never costlier
-    than a plan known to qualify.
+    at the top) is within it, the descent starts from `fallback` instead. The greedy descent freezes a
+    slot at its first rejected step, so on a small validation set one noisy rejection can leave it
+    above the fallback's bits: when the descent from the top ends costlier (sum of `Slot.cost`) than a
+    fallback within the tolerance, a second descent starts from the fallback and the cheaper plan is
+    kept. Either way the plan is never costlier than a plan known to qualify.
     """
     if not tolerance >= 0:
         raise MemgruError(f"tolerance must be >= 0 metric points, got {tolerance}")
@@ -345,44 +350,63 @@ def search(
                 break
             floors[s.name] = bits
         say(f"sensitivity {s.name}: floor {floors[s.name]} bits")
-    plan = dict(top_plan)
-    value = top
-    started_from = "top"
-    if fallback is not None and _worse(higher_is_better, top, reference) > tolerance:
-        start = {s.name: min((b for b in s.ladder if b >= fallback.get(s.name, s.ladder[0])), default=s.ladder[0])
-                 for s in all_slots}
+    by_name = {s.name: s for s in all_slots}
+    slack = max(tolerance / 10.0, 1e-3)
+    steps: list[dict[str, Any]] = []
+
+    def within(v: float) -> bool:
+        return _worse(higher_is_better, v, reference) <= tolerance
+
+    def cost(p: dict[str, int]) -> int:
+        return sum(by_name[name].cost(bits) for name, bits in p.items())
+
+    def descend(plan: dict[str, int], value: float, origin: str) -> tuple[dict[str, int], float]:
+        """Greedy descent from `plan`: lower the most cost-effective slot a rung while within tolerance."""
+        frozen = {s.name for s in all_slots if plan[s.name] == s.ladder[-1]}
+        while True:
+            best, best_score = None, -math.inf
+            for s in all_slots:
+                if s.name in frozen:
+                    continue
+                cur = plan[s.name]
+                nxt = s.ladder[s.ladder.index(cur) + 1]
+                extra = max(loss.get((s.name, nxt), math.inf) - loss.get((s.name, cur), 0.0), 0.0)
+                score = (s.cost(cur) - s.cost(nxt)) / (extra + slack)  # 0 for rungs the analysis never reached
+                if score > best_score:
+                    best, best_score = s.name, score
+            if best is None:
+                return plan, value
+            slot = by_name[best]
+            trial = {**plan, best: slot.ladder[slot.ladder.index(plan[best]) + 1]}
+            trial_value, _ = evaluate(trial)
+            accepted = within(trial_value)
+            steps.append({"slot": best, "bits": trial[best], "val_metric": trial_value, "accepted": accepted,
+                          "from": origin})
+            if accepted:
+                plan, value = trial, trial_value
+                say(f"lowered {best} to {trial[best]} bits: val {trial_value:.3f}")
+            if not accepted or plan[best] == slot.ladder[-1]:
+                frozen.add(best)
+
+    plan, value, started_from = dict(top_plan), top, "top"
+    start = None if fallback is None else {
+        s.name: min((b for b in s.ladder if b >= fallback.get(s.name, s.ladder[0])), default=s.ladder[0])
+        for s in all_slots}
+    if start is not None and not within(top):
         start_value, _ = evaluate(start)
-        if _worse(higher_is_better, start_value, reference) <= tolerance:
+        if within(start_value):
             plan, value, started_from = start, start_value, "fallback"
             say(f"the top of the ladders misses the tolerance (val {top:.3f}); descending from the fallback plan "
                 f"(val {start_value:.3f})")
-    steps: list[dict[str, Any]] = []
-    frozen = {s.name for s in all_slots if plan[s.name] == s.ladder[-1]}
-    by_name = {s.name: s for s in all_slots}
-    slack = max(tolerance / 10.0, 1e-3)
-    while True:
-        best, best_score = None, -math.inf
-        for s in all_slots:
-            if s.name in frozen:
-                continue
-            cur = plan[s.name]
-            nxt = s.ladder[s.ladder.index(cur) + 1]
-            extra = max(loss.get((s.name, nxt), math.inf) - loss.get((s.name, cur), 0.0), 0.0)
-            score = (s.cost(cur) - s.cost(nxt)) / (extra + slack)  # 0 for rungs the analysis never reached
-            if score > best_score:
-                best, best_score = s.name, score
-        if best is None:
-            break
-        slot = by_name[best]
-        trial = {**plan, best: slot.ladder[slot.ladder.index(plan[best]) + 1]}
-        trial_value, _ = evaluate(trial)
-        accepted = _worse(higher_is_better, trial_value, reference) <= tolerance
-        steps.append({"slot": best, "bits": trial[best], "val_metric": trial_value, "accepted": accepted})
-        if accepted:
-            plan, value = trial, trial_value
-            say(f"lowered {best} to {trial[best]} bits: val {trial_value:.3f}")
-        if not accepted or plan[best] == slot.ladder[-1]:
-            frozen.add(best)
+    plan, value = descend(plan, value, started_from)
+    if started_from == "top" and start is not None and within(value) and cost(plan) > cost(start):
+        start_value, _ = evaluate(start)
+        if within(start_value):
+            say(f"the descent from the top ended costlier than the fallback plan (val {start_value:.3f}); "
+                "descending from the fallback too")
+            other, other_value = descend(start, start_value, "fallback")
+            if cost(other) < cost(plan):
+                plan, value, started_from = other, other_value, "fallback_cheaper"
     ok = _worse(higher_is_better, value, reference) <= tolerance
     return Search(reference, top, rows, floors, steps, plan, value, ok, started_from)
 
@@ -525,7 +549,8 @@ def plan_task(
         "search_steps": found.steps,
         "plan": found.plan,
         "plan_within_tolerance": found.within_tolerance,
-        "plan_started_from": "uniform_w6a8" if found.started_from == "fallback" else "top",
+        "plan_started_from": {"fallback": "uniform_w6a8", "fallback_cheaper": "uniform_w6a8_cheaper"}.get(
+            found.started_from, "top"),
         "uniform_w6a8": uniform,
         "uniform_w6a8_val": uniform_val,
         "cost": {"plan": cost_plan, "uniform_w6a8": cost_uniform,
@@ -562,6 +587,9 @@ def report_lines(report: dict[str, Any]) -> list[str]:
     elif report.get("plan_started_from") == "uniform_w6a8":
         lines.append("  note: the highest precision the constraints allow missed the tolerance on validation; "
                      "the search descended from uniform W6/A8")
+    elif report.get("plan_started_from") == "uniform_w6a8_cheaper":
+        lines.append("  note: the descent from the highest precision ended costlier than uniform W6/A8; the "
+                     "descent from uniform W6/A8 gave this cheaper plan")
     return lines
 
 

@@ -293,6 +293,10 @@ def _plan_section(task: str, float_sha256: str | None) -> list[str]:
     elif report.get("plan_started_from") == "uniform_w6a8":
         start = (" The most precise chip the constraints allow missed the tolerance on validation, so the search "
                  "descended from uniform W6/A8.")
+    elif report.get("plan_started_from") == "uniform_w6a8_cheaper":
+        start = (" The descent from the most precise chip ended costlier than uniform W6/A8 (a noisy rejection on "
+                 "validation froze a slot), so the search also descended from uniform W6/A8 and kept that cheaper "
+                 "plan.")
     else:
         start = ""
     return ["", "## Fusion quantization plan (per-matrix / per-activation precision)", "", *stale,

@@ -155,6 +155,31 @@ def test_search_descends_from_the_fallback_when_the_top_misses_the_tolerance():
     assert worse.plan == top and worse.started_from == "top" and not worse.within_tolerance
 
 
+def test_search_keeps_the_cheaper_descent_when_a_noisy_rejection_freezes_a_slot_above_the_fallback():
+    # the top qualifies, but one noisy validation score (w0 at 8 bits) freezes the big slot w0 at 10 bits
+    # in the descent from the top: that plan costs more than the uniform 6-bit fallback, which qualifies,
+    # so the planner also descends from the fallback, where w0 never visits 8 bits, and keeps that plan
+    all_slots = [Slot("w0", "weight", "m", "k0", 1000, (10, 8, 6, 5, 4, 3, 2)),
+                 *(Slot(f"w{i}", "weight", "m", f"k{i}", 100, (10, 8, 6, 5, 4, 3, 2)) for i in (1, 2))]
+    uniform = {s.name: 6 for s in all_slots}
+
+    def ev(plan: dict[str, int]) -> tuple[float, float]:
+        if plan["w0"] == 8:
+            return 99.0, 0.0
+        return (100.0 if min(plan.values()) >= 4 else 90.0), 0.0
+
+    alone = search(ev, all_slots, reference=100.0, tolerance=0.0, higher_is_better=True)
+    assert alone.plan == {"w0": 10, "w1": 4, "w2": 4} and alone.started_from == "top"
+    both = search(ev, all_slots, reference=100.0, tolerance=0.0, higher_is_better=True, fallback=uniform)
+    assert both.plan == {s.name: 4 for s in all_slots} and both.started_from == "fallback_cheaper"
+    assert both.within_tolerance and both.plan_val == 100.0
+    assert {step["from"] for step in both.steps} == {"top", "fallback"}
+    # a top descent that ends cheaper than the fallback is kept without a second descent
+    plain = search(lambda plan: (100.0 if min(plan.values()) >= 4 else 90.0, 0.0), all_slots, 100.0, 0.0, True,
+                   fallback=uniform)
+    assert plain.started_from == "top" and {step["from"] for step in plain.steps} == {"top"}
+
+
 def test_search_is_deterministic_under_variation_and_respects_bounds():
     model = tiny()
     x = data(48, seed=3)
