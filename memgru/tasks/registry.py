@@ -97,7 +97,8 @@ def task_spec(name: str) -> TaskSpec:
 
 DEFAULT_TRAIN = {
     "audio": TrainConfig(epochs=30, batch_size=32, lr=2e-3, seed=0, patience=8),
-    "trajectory": TrainConfig(epochs=20, batch_size=128, lr=3e-3, seed=0, patience=6),
+    # 4 epochs over 10 copies of every real training window (trajectory.TRAIN_COPIES), each with its own fake
+    "trajectory": TrainConfig(epochs=4, batch_size=128, lr=3e-3, seed=0, patience=6),
     "soc": TrainConfig(epochs=10, batch_size=16, lr=2e-3, seed=0, patience=8, tbptt_steps=500),
 }
 """Training settings of the bundled models (the `train` command's defaults)."""

@@ -425,6 +425,28 @@ def test_training_magnitudes_can_leave_out_near_copies_without_changing_val_or_t
         tr.build_dataset(tmp_path, seed=0, wheel=wheel, train_magnitude_range=(0.5, 0.2))
 
 
+def test_more_training_copies_add_fresh_fakes_without_changing_val_or_test(built, tmp_path):
+    out, summary = built  # built with the default TRAIN_COPIES
+    wheel = out.parent / "fake_traffic.whl"
+    two = tr.build_dataset(tmp_path, seed=0, wheel=wheel, val_fraction=0.3, include_unusual=False, train_copies=2)
+    for split in ("val", "test"):
+        np.testing.assert_array_equal(tr.load_points(tmp_path, split), tr.load_points(out, split))
+    many, few = tr.load_split(out, "train").meta, tr.load_split(tmp_path, "train").meta
+    assert summary["parameters"]["train_copies"] == tr.TRAIN_COPIES > 2 == two["parameters"]["train_copies"]
+    n_real = (few["label"] == 0).sum() // 2
+    assert (many["label"] == 0).sum() == tr.TRAIN_COPIES * n_real and (many["label"] == 1).sum() == tr.TRAIN_COPIES * n_real
+    assert sorted(many["copy"].unique()) == list(range(tr.TRAIN_COPIES))
+    # every copy of a real window carries its own fake (magnitudes are continuous draws: all distinct)
+    fakes = many[many["label"] == 1]
+    assert fakes["magnitude"].nunique() == len(fakes)
+    # the first two copies are the two-copy build's training split, row for row after sorting
+    key = list(few.columns)
+    first = many[many["copy"] < 2].sort_values(key).reset_index(drop=True)
+    pd.testing.assert_frame_equal(first, few.sort_values(key).reset_index(drop=True))
+    with pytest.raises(MemgruError, match="train_copies"):
+        tr.build_dataset(tmp_path, seed=0, wheel=wheel, train_copies=0)
+
+
 def test_wheel_lookup_errors(tmp_path):
     with pytest.raises(MemgruError, match="not found"):
         tr.find_traffic_wheel(tmp_path, download=False)
