@@ -16,7 +16,7 @@ from memgru.config import FLOAT_BITS
 from memgru.evaluate import summarise
 from memgru.experiments import DETECTABLE_MAGNITUDE
 from memgru.tasks.registry import DEFAULT_TRAIN, baselines_root, results_root, task_spec
-from memgru.tasks.trajectory import TRAIN_MAGNITUDE_RANGE
+from memgru.tasks.trajectory import TRAIN_COPIES, TRAIN_MAGNITUDE_RANGE
 
 DATA_NOTES = {
     "audio": (
@@ -43,7 +43,9 @@ DATA_NOTES = {
         "in nine documented families with a magnitude knob (ghost tracks from kinematic models, replay, pull-off, "
         "velocity inconsistency, altitude/speed ramps, splices), balanced with the real windows; magnitudes are "
         f"uniform in 0-1 for validation and test, {TRAIN_MAGNITUDE_RANGE[0]:g}-{TRAIN_MAGNITUDE_RANGE[1]:g} for "
-        "training (a fake of magnitude ~0 is a real track under a false label). Windows of 32 steps of 10 s, "
+        "training (a fake of magnitude ~0 is a real track under a false label); every real training window is "
+        f"used {TRAIN_COPIES} times, each time with a fake and report timing noise of its own. Windows of 32 "
+        "steps of 10 s, "
         "13 position- and heading-invariant features; position-derived motion is measured along "
         "the path flown at the aircraft's altitude, each step in the local east/north frame at its own latitude, "
         "which is the frame of the reported velocity (false tracks are generated in the same frame)."

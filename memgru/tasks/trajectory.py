@@ -18,7 +18,8 @@ Data (built by `build_dataset`, see also `trajectory_fakes` for the false-track 
   (`trajectory_tracks.drop_stale_start`), and cut into windows of `WINDOW_POINTS` = 33 points
   (32 steps, 320 s).
 - each real window gets one false counterpart derived from real windows of the *same* split
-  (label 1), so classes are balanced and test fakes never see training aircraft. Fake
+  (label 1), so classes are balanced and test fakes never see training aircraft; training uses
+  every real window `TRAIN_COPIES` times, each time with a fake of its own. Fake
   magnitudes are uniform in [0, 1] for validation and test and in `TRAIN_MAGNITUDE_RANGE` for
   training (a fake of magnitude ~0 is a copy of a real track: labelled false, it is label noise). Train and
   validation windows of both classes get the report timing noise and position glitches of the
