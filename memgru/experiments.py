@@ -14,8 +14,9 @@
   flight, same four models.
 - `operating` (trajectory): detection at fixed false-alarm rates. The threshold on P(false) is set on
   the *validation* real windows for each target rate, then the test false-alarm rate, the fakes
-  caught and the unusual flights' false-alarm rate are measured at it; with the test ROC AUC, same
-  four models (plus the plain argmax rule, threshold 0.5).
+  caught and the unusual flights' false-alarm rate are measured at it; with the test ROC AUC and the
+  share of real test tracks (aircraft segments) whose mean P(false) passes the threshold, the verdict
+  `predict` gives a track file; same four models (plus the plain argmax rule, threshold 0.5).
 
 Every row names the task, the evaluation set (group columns such as `temperature_c`), the setting
 and the seed. `python -m memgru experiment --task T --name N` runs one.
@@ -95,7 +96,8 @@ def roc_auc(scores: np.ndarray, positive: np.ndarray) -> float:
 
 
 def operating_rows(val_real: np.ndarray, test: np.ndarray, test_false: np.ndarray, magnitude: np.ndarray,
-                   unusual: np.ndarray | None = None, targets: Sequence[float] = OPERATING_FA_PCT) -> pd.DataFrame:
+                   unusual: np.ndarray | None = None, targets: Sequence[float] = OPERATING_FA_PCT,
+                   test_track: np.ndarray | None = None) -> pd.DataFrame:
     """Detection at fixed false-alarm rates from P(false) scores.
 
     `val_real`: scores of the validation real windows, which alone set each threshold (the (100 - t)-th
@@ -103,16 +105,24 @@ def operating_rows(val_real: np.ndarray, test: np.ndarray, test_false: np.ndarra
     truth (True = false track) and fake magnitude; `unusual`: scores of the real unusual flights, if any.
     One row per target plus `argmax` (threshold 0.5): threshold, the rates (%) it gives on validation and
     test real windows, test fakes caught (all, and of magnitude ≥ `DETECTABLE_MAGNITUDE`), test accuracy,
-    the unusual flights' false-alarm rate, and the test ROC AUC (%), which no threshold changes.
+    the unusual flights' false-alarm rate, and the test ROC AUC (%), which no threshold changes. With
+    `test_track` (an id per test window naming the real track it was cut from), also `track_fa_pct`: the
+    real tracks whose mean score over their windows passes the threshold, the verdict `predict` gives a
+    whole track file, and `n_tracks`.
     """
     if len(val_real) == 0:
         raise MemgruError("no validation real windows to set a threshold on")
     auc = roc_auc(test, test_false)
     strong = test_false & (magnitude >= DETECTABLE_MAGNITUDE - 1e-9)
+    track_scores = None
+    if test_track is not None:
+        track_scores = pd.Series(test[~test_false]).groupby(np.asarray(test_track)[~test_false]).mean().to_numpy()
     settings = [("argmax", 0.5)] + [(f"{t:g}", float(np.percentile(val_real, 100.0 - t))) for t in targets]
     rows = []
     for target, threshold in settings:
         flagged = test > threshold
+        tracks = {} if track_scores is None else {"track_fa_pct": float((track_scores > threshold).mean() * 100),
+                                                   "n_tracks": len(track_scores)}
         rows.append({
             "target_val_fa_pct": target, "threshold": threshold,
             "val_fa_pct": float((val_real > threshold).mean() * 100),
@@ -122,9 +132,17 @@ def operating_rows(val_real: np.ndarray, test: np.ndarray, test_false: np.ndarra
             "accuracy": float((flagged == test_false).mean() * 100),
             "unusual_fa_pct": float((unusual > threshold).mean() * 100) if unusual is not None and len(unusual)
             else float("nan"),
-            "auc_pct": auc, "n": len(test),
+            "auc_pct": auc, "n": len(test), **tracks,
         })
     return pd.DataFrame(rows)
+
+
+def _track_ids(meta: pd.DataFrame) -> np.ndarray | None:
+    """Id of the real track (aircraft and gap-free segment) each window was cut from, or None when the
+    metadata does not say."""
+    if not {"source", "segment"} <= set(meta.columns):
+        return None
+    return (meta["source"].astype(str) + "/" + meta["segment"].astype(str)).to_numpy()
 
 
 def qat_finetune(
@@ -227,7 +245,8 @@ def run_experiment(
             val_scores = false_scores(chip, val)[val.y == 0]
             unusual_scores = None if unusual is None else false_scores(chip, unusual)
             tables += [operating_rows(val_scores, false_scores(chip, data), data.y == 1,
-                                      data.meta["magnitude"].to_numpy(), unusual_scores).assign(**group, **setting)
+                                      data.meta["magnitude"].to_numpy(), unusual_scores,
+                                      test_track=_track_ids(data.meta)).assign(**group, **setting)
                        for group, data in sets]
         rows = pd.concat(tables, ignore_index=True)
     else:

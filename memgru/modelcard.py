@@ -325,20 +325,28 @@ def _unusual_table(rows: pd.DataFrame, value: str) -> str:
 
 def _operating_table(rows: pd.DataFrame, value: str) -> str:
     """Detection at validation-set false-alarm rates, per model (`experiments.operating_rows`)."""
+    tracks = "track_fa_pct" in rows and rows["track_fa_pct"].notna().any()
     lines = ["| model | threshold set for | P(false) threshold | false alarms, val | false alarms, test | "
-             f"fakes caught, m ≥ {DETECTABLE_MAGNITUDE:g} | fakes caught, all | accuracy | false alarms, unusual "
-             "flights | ROC AUC |", "|---|---|---|---|---|---|---|---|---|---|"]
+             + ("real test tracks called false | " if tracks else "")
+             + f"fakes caught, m ≥ {DETECTABLE_MAGNITUDE:g} | fakes caught, all | accuracy | false alarms, unusual "
+             "flights | ROC AUC |", "|---|---|---|---|---|" + ("---|" if tracks else "") + "---|---|---|---|---|"]
     for (training, bits), r in rows.groupby(["training", "weight_bits"], sort=False):
         for row in r.itertuples():
             rule = "argmax (0.5)" if str(row.target_val_fa_pct) == "argmax" else f"{row.target_val_fa_pct} % on val"
             lines.append(f"| {training}-trained, {'float' if bits >= 32 else f'{bits}-bit'} | {rule} | "
                          f"{row.threshold:.3f} | {row.val_fa_pct:.2f} | {row.test_fa_pct:.2f} | "
-                         f"{row.caught_strong_pct:.2f} | {row.caught_pct:.2f} | {row.accuracy:.2f} | "
+                         + (f"{row.track_fa_pct:.2f} | " if tracks else "")
+                         + f"{row.caught_strong_pct:.2f} | {row.caught_pct:.2f} | {row.accuracy:.2f} | "
                          f"{row.unusual_fa_pct:.2f} | {row.auc_pct:.2f} |")
+    track_note = ""
+    if tracks:
+        track_note = (f" A real test track (one aircraft's gap-free segment, {int(rows['n_tracks'].dropna().iloc[0])} "
+                      "of them) is called false when the mean of P(false) over its windows passes the threshold, as "
+                      "`predict` decides for a whole track file.")
     return ("\n".join(lines) + "\n\nEach threshold on P(false) is set on the validation real windows alone (the "
             "(100 − t)-th percentile of their scores for a target rate t %), then applied unchanged to the test "
             "set and the unusual flights; all rates in %. The ROC AUC (%) is the test set's and does not depend "
-            "on the threshold.")
+            "on the threshold." + track_note)
 
 
 def _selection_text(train: dict[str, Any]) -> str:

@@ -128,10 +128,27 @@ def test_operating_points_set_thresholds_on_validation_only():
     expected = np.mean(test_fake[:, None] > test_real[None, :]) * 100
     assert abs(rows["auc_pct"].iloc[0] - expected) < 1e-6 and rows["auc_pct"].nunique() == 1
     assert roc_auc(np.array([0.1, 0.9, 0.5, 0.5]), np.array([False, True, False, True])) == 87.5
+    assert "track_fa_pct" not in rows  # no track ids given
     with pytest.raises(MemgruError, match="both real and false"):
         roc_auc(np.ones(3), np.ones(3, bool))
     with pytest.raises(MemgruError, match="no validation real windows"):
         operating_rows(np.array([]), test, is_false, magnitude)
+
+
+def test_operating_points_judge_whole_real_tracks_by_their_mean_score():
+    # three real tracks: "a" has one alarming window among calm ones, "b" is alarming throughout, "c" calm;
+    # a track is called false when its windows' mean P(false) passes the threshold, as `predict` decides
+    test = np.array([0.9, 0.1, 0.1, 0.1, 0.8, 0.7, 0.2, 0.95, 0.05])
+    is_false = np.array([False] * 7 + [True, True])
+    track = np.array(["a", "a", "a", "a", "b", "b", "c", "x", "y"])
+    rows = operating_rows(np.linspace(0.0, 0.6, 101), test, is_false, np.where(is_false, 0.5, 0.0),
+                          targets=(1.0,), test_track=track)
+    argmax = rows.iloc[0]
+    assert argmax["n_tracks"] == 3  # the fakes' ids do not count
+    assert abs(argmax["test_fa_pct"] - 300 / 7) < 1e-9  # 3 of the 7 real windows
+    assert abs(argmax["track_fa_pct"] - 100 / 3) < 1e-9  # only "b": "a" averages 0.3
+    one = rows.iloc[1]  # threshold near 0.6: "b" (mean 0.75) is still called false
+    assert 0.59 < one["threshold"] < 0.6 and abs(one["track_fa_pct"] - 100 / 3) < 1e-9
 
 
 def test_experiments_and_model_card(task_folder, monkeypatch):
