@@ -209,7 +209,7 @@ def cmd_predict(args: argparse.Namespace) -> dict[str, Any]:
         raise MemgruError(f"--snr-db must be between -60 and 100 dB, got {args.snr_db}")
     chosen = None if args.preset == "ideal" and args.adc_bits is None else device_from_args(args)
     return predict_file(args.task, args.path, args.checkpoint, args.weight_bits, args.act_bits, args.sigma or 0.0,
-                        args.snr_db, args.seed, chosen, args.gate_bits)
+                        args.snr_db, args.seed, chosen, args.gate_bits, args.threshold)
 
 
 def _print_predict(result: dict[str, Any]) -> None:
@@ -217,7 +217,8 @@ def _print_predict(result: dict[str, Any]) -> None:
     setting = f"W{result['weight_bits']}/A{result['act_bits']}{gate}, sigma {result['sigma']}, seed {result['seed']}"
     if "label" in result:
         top = sorted(result["probabilities"].items(), key=lambda kv: -kv[1])[:3]
-        print(f"{result['file']}: {result['label']} ({setting}; {result['windows']} windows)")
+        rule = f"; threshold {result['threshold']:g}" if result.get("threshold") is not None else ""
+        print(f"{result['file']}: {result['label']} ({setting}; {result['windows']} windows{rule})")
         for label, p in top:
             print(f"  {label:<20}{p:6.3f}")
     else:
@@ -403,6 +404,9 @@ def _parser() -> _Parser:
     _add_gate_bits(p)
     p.add_argument("--snr-db", type=float, default=None,
                    help="add white noise at this SNR (dB): to the waveform for audio, to the model inputs otherwise")
+    p.add_argument("--threshold", type=float, default=None,
+                   help="two-class tasks (trajectory): call the file 'false' when its mean P(false) over the windows "
+                        "exceeds this (default: the more probable label, i.e. 0.5); operating points: model card")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(run=cmd_predict, show=_print_predict)
 

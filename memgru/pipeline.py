@@ -225,8 +225,12 @@ def predict_file(
     seed: int = 0,
     device: DeviceConfig | None = None,
     gate_bits: int | None = None,
+    threshold: float | None = None,
 ) -> dict[str, Any]:
-    """Predict on a user's file with the task's checkpoint at a hardware setting (the CLI's `predict`)."""
+    """Predict on a user's file with the task's checkpoint at a hardware setting (the CLI's `predict`).
+
+    `threshold` (two-class tasks): see `prediction`."""
+    check_threshold(task, threshold)
     folder = Path(checkpoint) if checkpoint else task_spec(task).pretrained_dir
     model, config = load_checkpoint(folder, task=task)
     user = task_io(task).read_input(Path(path), input_stats(config, folder))
@@ -234,15 +238,31 @@ def predict_file(
     setting = {"weight_bits": weight_bits, "act_bits": act_bits, "sigma": sigma, "snr_db": snr_db, "seed": seed}
     if gate_bits is not None:
         setting["gate_bits"] = gate_bits
-    return {"task": task, **setting, "file": Path(path).name, **prediction(task, chip, user, snr_db, seed)}
+    return {"task": task, **setting, "file": Path(path).name,
+            **prediction(task, chip, user, snr_db, seed, threshold)}
 
 
-def prediction(task: str, model: nn.Module, user: UserInput, snr_db: float | None = None, seed: int = 0
-               ) -> dict[str, Any]:
+def check_threshold(task: str, threshold: float | None) -> None:
+    """Refuse a decision threshold that is out of (0, 1) or given for a task without exactly two labels."""
+    if threshold is None:
+        return
+    labels = task_io(task).labels or ()
+    if len(labels) != 2:
+        raise MemgruError(f"a decision threshold needs a two-class task; {task} has "
+                          f"{len(labels) or 'no'} labels")
+    if not 0.0 < threshold < 1.0:
+        raise MemgruError(f"the decision threshold must be between 0 and 1 (exclusive), got {threshold}")
+
+
+def prediction(task: str, model: nn.Module, user: UserInput, snr_db: float | None = None, seed: int = 0,
+               threshold: float | None = None) -> dict[str, Any]:
     """What `model` (float or programmed) says about a prepared user input.
 
     Classification: `label`, `probabilities` {label: p} averaged over the file's windows, `windows`,
-    `truth` (from the file name, or None). SOC: `soc` (the trace in %, one value per second) and
+    `truth` (from the file name, or None). The label is the most probable one, or, with `threshold`
+    (two-class tasks only, e.g. an operating point of the trajectory card), the second label when its
+    averaged probability exceeds `threshold` (then also `threshold` in the result). SOC: `soc` (the
+    trace in %, one value per second) and
     `rmse` (percentage points, None without truth in the file). `snr_db` adds white noise first
     (seeded; to the waveform for audio, see `noisy_user_input`). `input` carries the reader's facts about the file.
     """
@@ -253,6 +273,10 @@ def prediction(task: str, model: nn.Module, user: UserInput, snr_db: float | Non
     if labels:
         probs = torch.softmax(out, dim=-1).mean(dim=0)
         result["label"] = labels[int(probs.argmax())]
+        if threshold is not None:
+            check_threshold(task, threshold)
+            result["label"] = labels[1] if float(probs[1]) > threshold else labels[0]
+            result["threshold"] = threshold
         result["probabilities"] = {lab: float(p) for lab, p in zip(labels, probs, strict=True)}
         result["windows"] = len(x)
         result["truth"] = user.truth

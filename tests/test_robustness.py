@@ -382,6 +382,12 @@ BAD_ARGUMENTS = [
     pytest.param(["evaluate", "--task", "soc", "--seeds", "0"], "expected a positive integer, got 0", id="seeds-0"),
     pytest.param(["predict", "--task", "trajectory", "no-such-file.csv"], "track file not found",
                  id="missing-input-file"),
+    pytest.param(["predict", "--task", "trajectory", TRACK, "--threshold", "1"], "threshold must be between 0 and 1",
+                 id="threshold-1"),
+    pytest.param(["predict", "--task", "trajectory", TRACK, "--threshold", "nan"], "threshold must be between 0 and 1",
+                 id="threshold-nan"),
+    pytest.param(["predict", "--task", "soc", SOC_TRACE, "--threshold", "0.5"], "needs a two-class task; soc has no",
+                 id="threshold-for-soc"),
 ]
 
 
@@ -415,6 +421,22 @@ def test_same_seed_gives_byte_identical_predict_json(capsys):
     assert first[0] == 0 and first == second
     other = cli([*args[:-2], "4", "--json"], capsys)  # another device seed programs another chip
     assert json.loads(other[1])["probabilities"] != json.loads(first[1])["probabilities"]
+
+
+def test_predict_threshold_moves_the_verdict_of_a_track(capsys):
+    """The threshold decides on the averaged P(false) the output reports: just below it the file is called
+    false, just above it true, and the probabilities do not change."""
+    code, out, _ = cli(["predict", "--task", "trajectory", TRACK, "--json"], capsys)
+    plain = json.loads(out)
+    p_false = plain["probabilities"]["false"]
+    assert code == 0 and "threshold" not in plain and 0.0 < p_false < 1.0
+    verdicts = {}
+    for threshold in (p_false * 0.999, min(p_false * 1.001 + 1e-6, 0.999999)):
+        code, out, _ = cli(["predict", "--task", "trajectory", TRACK, "--threshold", str(threshold), "--json"], capsys)
+        result = json.loads(out)
+        assert code == 0 and result["threshold"] == threshold and result["probabilities"] == plain["probabilities"]
+        verdicts[threshold] = result["label"]
+    assert list(verdicts.values()) == ["false", "true"]
 
 
 def test_same_seeds_give_byte_identical_evaluate_json(tmp_path, capsys):
