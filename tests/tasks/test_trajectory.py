@@ -434,7 +434,7 @@ def test_more_training_copies_add_fresh_fakes_without_changing_val_or_test(built
     many, few = tr.load_split(out, "train").meta, tr.load_split(tmp_path, "train").meta
     assert summary["parameters"]["train_copies"] == tr.TRAIN_COPIES > 2 == two["parameters"]["train_copies"]
     n_real = (few["label"] == 0).sum() // 2
-    assert (many["label"] == 0).sum() == tr.TRAIN_COPIES * n_real and (many["label"] == 1).sum() == tr.TRAIN_COPIES * n_real
+    assert (many["label"] == 0).sum() == (many["label"] == 1).sum() == tr.TRAIN_COPIES * n_real
     assert sorted(many["copy"].unique()) == list(range(tr.TRAIN_COPIES))
     # every copy of a real window carries its own fake (magnitudes are continuous draws: all distinct)
     fakes = many[many["label"] == 1]
