@@ -254,6 +254,14 @@ def check_threshold(task: str, threshold: float | None) -> None:
         raise MemgruError(f"the decision threshold must be between 0 and 1 (exclusive), got {threshold}")
 
 
+def two_class_verdict(task: str, probabilities: dict[str, float], threshold: float) -> str:
+    """The label of a two-class task's file at a decision threshold: the second label (trajectory: "false")
+    when its averaged probability exceeds `threshold`, else the first."""
+    check_threshold(task, threshold)
+    first, second = task_io(task).labels
+    return second if probabilities[second] > threshold else first
+
+
 def prediction(task: str, model: nn.Module, user: UserInput, snr_db: float | None = None, seed: int = 0,
                threshold: float | None = None) -> dict[str, Any]:
     """What `model` (float or programmed) says about a prepared user input.
@@ -273,11 +281,10 @@ def prediction(task: str, model: nn.Module, user: UserInput, snr_db: float | Non
     if labels:
         probs = torch.softmax(out, dim=-1).mean(dim=0)
         result["label"] = labels[int(probs.argmax())]
-        if threshold is not None:
-            check_threshold(task, threshold)
-            result["label"] = labels[1] if float(probs[1]) > threshold else labels[0]
-            result["threshold"] = threshold
         result["probabilities"] = {lab: float(p) for lab, p in zip(labels, probs, strict=True)}
+        if threshold is not None:
+            result["label"] = two_class_verdict(task, result["probabilities"], threshold)
+            result["threshold"] = threshold
         result["windows"] = len(x)
         result["truth"] = user.truth
         return result

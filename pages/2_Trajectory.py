@@ -4,6 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from memgru.errors import MemgruError
+from memgru.pipeline import two_class_verdict
 from memgru.plots import altitude_figure, probability_bars, probability_table, track_figure, track_table
 from memgru.tasks.trajectory import USER_COLUMNS
 from ui.cache import predictions, prefetch_neighbours, task_page
@@ -42,12 +43,18 @@ except MemgruError as exc:
     st.error(f"This setting cannot be programmed: {exc}")
     st.stop()
 
+threshold = st.number_input(
+    "Decision threshold on P(false)", min_value=0.01, max_value=0.99, value=0.5, step=0.01, key="tr_threshold",
+    help="The file is called false when its mean P(false) over the windows exceeds this. 0.5 = the more probable "
+         "label; the model card's operating-point table gives thresholds set on validation for a target "
+         "false-alarm rate (same as `predict --threshold`).")
 from_sample = st.session_state.get("tr_source") == SAMPLE and item.name in catalogue.index
 truth = SAMPLE_TRUTH.get(catalogue.loc[item.name, "truth"]) if from_sample else None
 cols = st.columns(3)
 for col, (model, res) in zip(cols, result.items(), strict=False):
-    mark = "" if truth is None else (" ✓" if res["label"] == truth else " ✗")
-    col.metric(f"{model} model", f"{VERDICTS[res['label']]}{mark}",
+    label = two_class_verdict("trajectory", res["probabilities"], threshold)
+    mark = "" if truth is None else (" ✓" if label == truth else " ✗")
+    col.metric(f"{model} model", f"{VERDICTS[label]}{mark}",
                f"P(real) = {100 * res['probabilities']['true']:.1f} %", delta_color="off",
                help="Full precision, as trained." if model == "float" else f"On the crossbars: {settings.label()}")
 cols[2].metric("Truth", VERDICTS[truth] if truth else "unknown", help="Known for the bundled samples only.")

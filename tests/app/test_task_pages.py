@@ -119,6 +119,14 @@ def test_trajectory_real_checkpoint_sample_upload_and_bad_file(monkeypatch):
     assert east[0] == 0 and north[0] == 0 and len(east) == 65  # km from the first of 65 reports
     assert at.dataframe[0].value.loc[0, "windows judged"] == "4"  # 320-s windows every 80 s
 
+    # a threshold below the crossbar's P(false) turns its verdict (not the probabilities); back at 0.5 it returns
+    assert at.metric[1].value == "real track ✓" and probs["crossbar"][1] > 2.0
+    at.number_input(key="tr_threshold").set_value(0.01).run()
+    assert at.metric[1].value == "false track ✗" and at.metric[0].value == "false track ✗"
+    np.testing.assert_allclose(bars(at)["crossbar"], probs["crossbar"])
+    at.number_input(key="tr_threshold").set_value(0.5).run()
+    assert at.metric[1].value == "real track ✓"
+
     at.sidebar.select_slider(key="weight_bits").set_value(2).run()
     changed = bars(at)
     assert np.abs(changed["crossbar"] - probs["crossbar"]).max() > 0.01
