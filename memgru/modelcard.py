@@ -45,8 +45,7 @@ DATA_NOTES = {
         f"uniform in 0-1 for validation and test, {TRAIN_MAGNITUDE_RANGE[0]:g}-{TRAIN_MAGNITUDE_RANGE[1]:g} for "
         "training (a fake of magnitude ~0 is a real track under a false label); every real training window is "
         f"used {TRAIN_COPIES} times, each time with a fake and report timing noise of its own. Windows of 32 "
-        "steps of 10 s, "
-        "13 position- and heading-invariant features; position-derived motion is measured along "
+        "steps of 10 s, 13 position- and heading-invariant features; position-derived motion is measured along "
         "the path flown at the aircraft's altitude, each step in the local east/north frame at its own latitude, "
         "which is the frame of the reported velocity (false tracks are generated in the same frame)."
     ),

@@ -280,10 +280,11 @@ def prediction(task: str, model: nn.Module, user: UserInput, snr_db: float | Non
     result: dict[str, Any] = {"input": user.info}
     if labels:
         probs = torch.softmax(out, dim=-1).mean(dim=0)
-        result["label"] = labels[int(probs.argmax())]
-        result["probabilities"] = {lab: float(p) for lab, p in zip(labels, probs, strict=True)}
+        probabilities = {lab: float(p) for lab, p in zip(labels, probs, strict=True)}
+        result["label"] = (labels[int(probs.argmax())] if threshold is None
+                           else two_class_verdict(task, probabilities, threshold))
+        result["probabilities"] = probabilities
         if threshold is not None:
-            result["label"] = two_class_verdict(task, result["probabilities"], threshold)
             result["threshold"] = threshold
         result["windows"] = len(x)
         result["truth"] = user.truth

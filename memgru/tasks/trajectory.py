@@ -399,10 +399,10 @@ def build_dataset(
         more_rng = np.random.default_rng([seed, EXTRA_COPIES_STREAM])
         more = _split_set(*sets["train"], "train", more_rng, train_range, families, train_copies - main_copies, True,
                           first_copy=main_copies)
-        order = more_rng.permutation(len(built["train"][1]) + len(more[1]))
-        built["train"] = (np.concatenate([built["train"][0], more[0]])[order],
-                          np.concatenate([built["train"][1], more[1]])[order],
-                          pd.concat([built["train"][2], more[2]], ignore_index=True).iloc[order].reset_index(drop=True))
+        (points, y, meta), (more_points, more_y, more_meta) = built["train"], more
+        order = more_rng.permutation(len(y) + len(more_y))
+        built["train"] = (np.concatenate([points, more_points])[order], np.concatenate([y, more_y])[order],
+                          pd.concat([meta, more_meta], ignore_index=True).iloc[order].reset_index(drop=True))
     stats = feature_stats(featurize_raw(built["train"][0]))
     write_json(out_dir / "feature_stats.json", stats)
     summary: dict = {"splits": {}, "parameters": {
