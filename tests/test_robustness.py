@@ -31,7 +31,7 @@ from memgru.tasks.common import SequenceSet
 from memgru.tasks.io import task_io
 
 REPO = Path(__file__).resolve().parents[1]
-TRACK = REPO / "assets" / "trajectory" / "real_1_4d2190.csv"
+TRACK = REPO / "assets" / "trajectory" / "real_1_44aac1.csv"
 """A bundled real track: 65 reports 10 s apart, level in cruise at 31,000 ft and 467 kt."""
 SOC_TRACE = REPO / "assets" / "soc" / "FUDS_25C.csv"
 """A bundled FUDS drive cycle at 1 Hz with its true SOC (the first 600 s are used: fast and still valid)."""

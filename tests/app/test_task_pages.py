@@ -109,7 +109,7 @@ def test_audio_bundled_sample_and_missing_model(folders, audio_model):
 @pytest.mark.skipif(not (REAL_TRAJECTORY / "config.json").is_file(), reason="no pretrained trajectory checkpoint")
 def test_trajectory_real_checkpoint_sample_upload_and_bad_file(monkeypatch):
     monkeypatch.delenv("MEMGRU_PRETRAINED_DIR", raising=False)
-    at = run(TRAJECTORY, tr_sample="real_1_4d2190.csv")
+    at = run(TRAJECTORY, tr_sample="real_1_44aac1.csv")
     assert "deployed noise-trained checkpoint" in at.caption[1].value
     assert at.metric[2].value == "real track"
     probs = bars(at)
@@ -120,7 +120,7 @@ def test_trajectory_real_checkpoint_sample_upload_and_bad_file(monkeypatch):
     assert at.dataframe[0].value.loc[0, "windows judged"] == "4"  # 320-s windows every 80 s
 
     # a threshold below the crossbar's P(false) turns its verdict (not the probabilities); back at 0.5 it returns
-    assert at.metric[1].value == "real track ✓" and probs["crossbar"][1] > 2.0
+    assert at.metric[1].value == "real track ✓" and probs["crossbar"][1] > 1.0  # P(false) above the 0.01 set next
     at.number_input(key="tr_threshold").set_value(0.01).run()
     assert at.metric[1].value == "false track ✗" and at.metric[0].value == "false track ✗"
     np.testing.assert_allclose(bars(at)["crossbar"], probs["crossbar"])
@@ -132,7 +132,7 @@ def test_trajectory_real_checkpoint_sample_upload_and_bad_file(monkeypatch):
     assert np.abs(changed["crossbar"] - probs["crossbar"]).max() > 0.01
     np.testing.assert_allclose(changed["float"], probs["float"], atol=1e-4)
 
-    sample = (APP_ROOT / "assets" / "trajectory" / "real_1_4d2190.csv").read_text()
+    sample = (APP_ROOT / "assets" / "trajectory" / "real_1_44aac1.csv").read_text()
     bare = pd.read_csv(pd.io.common.StringIO(sample))[["timestamp", "latitude", "longitude", "altitude"]]
     at.radio(key="tr_source").set_value("upload a file").run()
     upload(at, "mine.csv", bare.to_csv(index=False).encode(), "text/csv")
@@ -181,7 +181,7 @@ def test_soc_bundled_sample_with_the_float_fallback(soc_model):
 
 def track_with_a_hole() -> bytes:
     """The bundled real track with one altitude missing."""
-    frame = pd.read_csv(APP_ROOT / "assets" / "trajectory" / "real_1_4d2190.csv")
+    frame = pd.read_csv(APP_ROOT / "assets" / "trajectory" / "real_1_44aac1.csv")
     return frame.assign(altitude=frame["altitude"].where(frame.index != 5)).to_csv(index=False).encode()
 
 

@@ -144,13 +144,15 @@ def test_filled_coverage_gaps_of_published_samples_are_dropped():
     assert len(drop_filled_gaps(frame, max_gap_s=20.0)) == len(frame)
 
 
-def _stale_first(pts: np.ndarray, lag_s: float) -> np.ndarray:
-    """Copy of a track whose first position is the one `lag_s` seconds earlier (same timestamp)."""
+def _stale_first(pts: np.ndarray, lag_s: float, n: int = 1) -> np.ndarray:
+    """Copy of a track whose first `n` positions lag their timestamps by (n - i) * `lag_s` seconds (point i)."""
     out = pts.copy()
-    back = synth_track(2, dt=lag_s, t0=pts[0, T] - lag_s, lat0=0.0, lon0=0.0)
-    east_north = path_at_altitude(back)[1]  # how far the aircraft moves in lag_s
-    lat, lon = points_on_path(np.stack([np.zeros(2), -east_north]), pts[0, LAT:LON + 1], pts[:2, ALT])
-    out[0, LAT], out[0, LON] = lat[1], lon[1]
+    for i in range(n):
+        lag = lag_s * (n - i)
+        back = synth_track(2, dt=lag, t0=pts[i, T] - lag, lat0=0.0, lon0=0.0)
+        east_north = path_at_altitude(back)[1]  # how far the aircraft moves in that time
+        lat, lon = points_on_path(np.stack([np.zeros(2), -east_north]), pts[i, LAT:LON + 1], pts[i:i + 2, ALT])
+        out[i, LAT], out[i, LON] = lat[1], lon[1]
     return out
 
 
@@ -171,6 +173,17 @@ def test_stale_first_position_of_a_segment_is_dropped():
     no_reports = stale.copy()
     no_reports[:, GS] = np.nan  # a user file without groundspeed: nothing to compare with
     np.testing.assert_allclose(drop_stale_start(no_reports), no_reports)
+
+
+@pytest.mark.parametrize("n", [2, 3])
+def test_stale_start_over_several_points_is_dropped_up_to_the_limit(n):
+    """Over a third of the held-out segments start with two or three stale positions (the first steps all
+    disagree with the reported speed, then it agrees): all of them go; more than `max_points` such
+    points is no longer a stale start but a track whose velocity does not fit, and is kept."""
+    grid = synth_track(40, dt=10.0, t0=2000.0)
+    stale = _stale_first(grid, 7.0, n)
+    np.testing.assert_allclose(drop_stale_start(stale), grid[n:])
+    np.testing.assert_allclose(drop_stale_start(stale, max_points=n - 1), stale)
 
 
 # ------------------------------------------------------------------------------------ features
