@@ -441,6 +441,24 @@ def local_track(latitude: np.ndarray, longitude: np.ndarray) -> tuple[np.ndarray
     return east, north
 
 
+ALTITUDE_MIN_SPAN_FT = 1000.0
+"""Smallest altitude range (ft, one flight level step) the track figures show, so that a level flight's 25-ft
+reporting steps do not fill the axis or the colour scale."""
+
+
+def altitude_range(altitude_ft: np.ndarray, min_span: float = ALTITUDE_MIN_SPAN_FT) -> tuple[float, float]:
+    """(low, high) altitude bounds [ft] around the finite values, widened about their middle to `min_span`."""
+    v = np.asarray(altitude_ft, dtype=float)
+    v = v[np.isfinite(v)]
+    if len(v) == 0:
+        return 0.0, min_span
+    lo, hi = float(v.min()), float(v.max())
+    if hi - lo < min_span:
+        mid = 0.5 * (lo + hi)
+        lo, hi = mid - 0.5 * min_span, mid + 0.5 * min_span
+    return lo, hi
+
+
 def track_table(reports: pd.DataFrame) -> pd.DataFrame:
     """Reports (time_s, latitude, longitude, altitude, ...) with time from the start [s] and local km."""
     east, north = local_track(reports["latitude"].to_numpy(), reports["longitude"].to_numpy())
@@ -450,10 +468,12 @@ def track_table(reports: pd.DataFrame) -> pd.DataFrame:
 
 def track_figure(table: pd.DataFrame, title: str = "track") -> go.Figure:
     """The track of `track_table` in local coordinates (km east/north of the first report), start and end marked;
-    equal axis scales, no map tiles (works offline)."""
+    equal axis scales, no map tiles (works offline); colour = altitude over at least `ALTITUDE_MIN_SPAN_FT`."""
+    cmin, cmax = altitude_range(table["altitude"].to_numpy())
     fig = go.Figure(go.Scatter(
         x=table["east_km"], y=table["north_km"], mode="lines+markers", name="track",
-        marker={"size": 4, "color": table["altitude"], "colorscale": "Viridis", "colorbar": {"title": {"text": "ft"}}},
+        marker={"size": 4, "color": table["altitude"], "colorscale": "Viridis", "colorbar": {"title": {"text": "ft"}},
+                "cmin": cmin, "cmax": cmax},
         line={"color": "#999999", "width": 1}, customdata=np.stack([table["t_s"], table["altitude"]], axis=1),
         hovertemplate="%{x:.2f} km E, %{y:.2f} km N<br>t = %{customdata[0]:.0f} s, %{customdata[1]:.0f} ft"
                       "<extra></extra>",
@@ -469,11 +489,14 @@ def track_figure(table: pd.DataFrame, title: str = "track") -> go.Figure:
 
 
 def altitude_figure(table: pd.DataFrame, title: str = "altitude profile") -> go.Figure:
-    """Barometric altitude [ft] against time from the first report [s]."""
+    """Barometric altitude [ft] against time from the first report [s]; at least `ALTITUDE_MIN_SPAN_FT` tall."""
     fig = go.Figure(go.Scatter(x=table["t_s"], y=table["altitude"], mode="lines+markers", marker={"size": 4},
                                hovertemplate="t = %{x:.0f} s: %{y:.0f} ft<extra></extra>"))
+    lo, hi = altitude_range(table["altitude"].to_numpy())
+    pad = 0.05 * (hi - lo)
     fig.update_layout(title=title, xaxis_title="time from start (s)", yaxis_title="altitude (ft)", height=300,
                       margin={"t": 50, "b": 40, "l": 60, "r": 10})
+    fig.update_yaxes(range=[lo - pad, hi + pad])
     return fig
 
 

@@ -261,3 +261,22 @@ def test_exports(pm):
     table = pd.DataFrame({"a": [1.0 / 3]})
     assert table_csv(lambda: table) == table_csv(table) == "a\n0.333333\n"
     assert json.loads(fig.to_json())["data"][0]["type"] == "heatmap"
+
+
+def test_level_flight_altitude_is_shown_over_a_flight_level_not_its_reporting_steps():
+    """A level cruise (25-ft reporting jitter) gets at least 1,000 ft of axis and colour scale, centred on it;
+    a climb keeps its own range."""
+    from memgru.plots import ALTITUDE_MIN_SPAN_FT, altitude_figure, track_figure, track_table
+
+    t = np.arange(0.0, 200.0, 10.0)
+    level = track_table(pd.DataFrame({"time_s": t, "latitude": 47.0 + t * 1e-4, "longitude": 8.0 + 0 * t,
+                                      "altitude": 37000.0 + 25.0 * (np.arange(len(t)) % 2)}))
+    lo, hi = altitude_figure(level).layout.yaxis.range
+    assert hi - lo >= ALTITUDE_MIN_SPAN_FT and lo < 37000.0 and hi > 37025.0
+    marker = track_figure(level).data[0].marker
+    assert marker.cmax - marker.cmin == pytest.approx(ALTITUDE_MIN_SPAN_FT)
+    assert marker.cmin < 37000.0 < 37025.0 < marker.cmax
+    climb = level.assign(altitude=np.linspace(10000.0, 20000.0, len(t)))
+    lo, hi = altitude_figure(climb).layout.yaxis.range
+    assert lo <= 10000.0 and hi >= 20000.0 and hi - lo < 12000.0
+    assert (track_figure(climb).data[0].marker.cmin, track_figure(climb).data[0].marker.cmax) == (10000.0, 20000.0)
