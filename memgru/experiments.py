@@ -17,6 +17,9 @@
   caught and the unusual flights' false-alarm rate are measured at it; with the test ROC AUC and the
   share of real test tracks (aircraft segments) whose mean P(false) passes the threshold, the verdict
   `predict` gives a track file; same four models (plus the plain argmax rule, threshold 0.5).
+- `incident` (trajectory): a real flight under GNSS interference (`trajectory.INCIDENT_FLIGHT`, the `incident`
+  split), cut into stretches by physics rules (`trajectory.label_incident`: normally reported, values held,
+  GNSS-interfered); per stretch the share of windows called false and the mean P(false), same four models.
 
 Every row names the task, the evaluation set (group columns such as `temperature_c`), the setting
 and the seed. `python -m memgru experiment --task T --name N` runs one.
@@ -48,7 +51,7 @@ PAPER_SIGMAS = (0.0, 0.02, 0.05, 0.08, 0.1, 0.15, 0.2)
 """Programming variation levels of Fig. 7."""
 PAPER_SNRS = (-10.0, -5.0, 0.0, 5.0, 10.0)
 """Input SNRs of Table 3 (dB)."""
-EXPERIMENTS = ("bits", "sigma", "snr", "families", "unusual", "operating")
+EXPERIMENTS = ("bits", "sigma", "snr", "families", "unusual", "operating", "incident")
 """Experiment names."""
 DETECTABLE_MAGNITUDE = 0.2
 """Fakes below this magnitude are close to copies of real tracks (m = 0 reproduces the source track for
@@ -79,6 +82,18 @@ def false_alarm_rows(model: nn.Module, data: SequenceSet) -> pd.DataFrame:
             .assign(level=level) for level in ("category", "flight")]
     total = pd.DataFrame({"name": ["all"], "mean": [float(flagged.mean())], "size": [len(flagged)], "level": ["all"]})
     return pd.concat([total, *rows], ignore_index=True).rename(columns={"mean": "false_alarm_pct", "size": "n"})
+
+
+def incident_rows(model: nn.Module, data: SequenceSet) -> pd.DataFrame:
+    """Per stretch of the `incident` split: its kind, span (s from the flight's first report), windows, the
+    share of them called false (argmax) and the mean P(false) (the verdict `predict` would give the stretch
+    as a file is false when that mean passes 0.5)."""
+    p_false = false_scores(model, data)
+    table = data.meta.assign(p_false=p_false, called=(p_false > 0.5) * 100.0)
+    rows = table.groupby("stretch", sort=True).agg(
+        kind=("kind", "first"), start_s=("stretch_start_s", "first"), end_s=("stretch_end_s", "first"),
+        n=("p_false", "size"), called_false_pct=("called", "mean"), mean_p_false=("p_false", "mean"))
+    return rows.reset_index()
 
 
 def false_scores(model: nn.Module, data: SequenceSet) -> np.ndarray:
@@ -192,7 +207,7 @@ def run_experiment(
     (the rows' `n` column says how many were used). `gate_bits` gives the gate outputs their own
     precision (bits, sigma and snr experiments; see `QuantConfig.gate_bits`).
     """
-    if gate_bits is not None and name in ("families", "unusual", "operating"):
+    if gate_bits is not None and name in ("families", "unusual", "operating", "incident"):
         raise MemgruError(f"--gate-bits applies to the bits, sigma and snr experiments, not {name}")
     acts = {"act_bits": act_bits, "act_percentile": task_spec(task).act_percentile,
             **({} if gate_bits is None else {"gate_bits": gate_bits})}
@@ -234,6 +249,13 @@ def run_experiment(
     elif name == "unusual":
         unusual = io.load_split(data_dir, "unusual")
         rows = pd.concat([false_alarm_rows(chip, unusual).assign(**setting)
+                          for setting, chip in _four_chips(task, folder, float_model, act_bits)], ignore_index=True)
+    elif name == "incident":
+        if not (data_dir / "incident.npz").is_file():
+            raise MemgruError(f"no incident split in {data_dir}: the incident experiment needs trajectory data "
+                              "built by this version (python -m memgru data trajectory)")
+        incident = io.load_split(data_dir, "incident")
+        rows = pd.concat([incident_rows(chip, incident).assign(**setting)
                           for setting, chip in _four_chips(task, folder, float_model, act_bits)], ignore_index=True)
     elif name == "operating":
         if any("magnitude" not in data.meta for _, data in sets):

@@ -169,8 +169,23 @@ def test_experiments_and_model_card(task_folder, monkeypatch):
     real = families.query("family == 'real' and magnitude_bin == 'all'")
     assert len(real) == 4 and set(real["n"]) == {24}  # 2 models x 2 precisions, half of 48 test windows
     assert families.query("family == 'ghost_cv' and magnitude_bin != 'all'")["n"].sum() == 4 * 24
+    with pytest.raises(MemgruError, match="no incident split"):
+        run_experiment("trajectory", "incident", folder, data)
+    clean, drifting = _split(6, 3), _split(6, 4)  # stretch 0 real-looking, stretch 1 with the false drift
+    x = np.concatenate([clean.x[clean.y == 0], drifting.x[drifting.y == 1]])
+    kinds = ["reported"] * 3 + ["interfered"] * 3
+    meta = pd.DataFrame({"stretch": [0] * 3 + [1] * 3, "kind": kinds, "stretch_start_s": [0.0] * 3 + [990.0] * 3,
+                         "stretch_end_s": [980.0] * 3 + [2000.0] * 3, "family": kinds, "magnitude": 0.0})
+    SequenceSet(x, np.array([0] * 3 + [1] * 3), meta).save(data / "incident")
+    incident = run_experiment("trajectory", "incident", folder, data)
+    assert len(incident) == 4 * 2 and set(incident["n"]) == {3} and list(incident["kind"][:2]) == kinds[2:4]
+    for _, chip in incident.groupby(["training", "weight_bits"]):
+        reported, interfered = chip.set_index("kind").loc[["reported", "interfered"], "mean_p_false"]
+        assert interfered > 0.5 > reported  # the drift the models learnt marks the interfered stretch
+    assert set(incident["called_false_pct"]) <= {0.0, 100 / 3, 200 / 3, 100.0}
     results = root / "results"
     results.mkdir()
+    incident.to_csv(results / "trajectory_incident.csv", index=False)
     bits.to_csv(results / "trajectory_bits.csv", index=False)
     sigma.to_csv(results / "trajectory_sigma.csv", index=False)
     operating.to_csv(results / "trajectory_operating.csv", index=False)
@@ -185,6 +200,8 @@ def test_experiments_and_model_card(task_folder, monkeypatch):
     assert "vs weight bits, 8-bit activations" in card and "--act-bits" not in card
     assert "--name operating` → `results/trajectory_operating.csv` (evaluated on 48 sequences" in card
     assert "| noise-trained, 6-bit | 1 % on val |" in card
+    assert "--name incident` → `results/trajectory_incident.csv` (evaluated on 6 sequences" in card
+    assert "| 1 | interfered | 16 – 33 | 3 |" in card
 
     wide = run_experiment("trajectory", "sigma", folder, data, sigmas=[0.0], seeds=1, limit=20, act_bits=10)
     assert set(wide.loc[wide["weight_bits"] < 32, "act_bits"]) == {10} and "gate_bits" not in wide

@@ -333,6 +333,7 @@ def build_dataset(
     extra_train: tuple[str, ...] = EXTRA_TRAIN_COLLECTIONS,
     include_unusual: bool = True,
     unusual_in_train: bool = True,
+    include_incident: bool = True,
     wheel: Path | None = None,
 ) -> dict:
     """Build the trajectory splits deterministically from the `traffic` wheel; return a JSON summary.
@@ -354,7 +355,10 @@ def build_dataset(
     checked against its sha256, unless `wheel` names a zip with the same sample paths (tests).
     `extra_train` collections join the training split only. With `unusual_in_train`, every second
     unusual flight of each category (`split_unusual`) joins the training split as real flights (with
-    fakes made from them like any other) and only the others stay in the `unusual` check split.
+    fakes made from them like any other) and only the others stay in the `unusual` check split. With
+    `include_incident` and when the wheel holds `INCIDENT_FLIGHT`, the `incident` split holds that flight's
+    windows, labelled by `label_incident` (a real flight under GNSS interference; no random draws, so it
+    changes nothing else).
     """
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
@@ -376,6 +380,8 @@ def build_dataset(
         extra_df = [read_collection(archive, name) for name in extra_train]
         test_df = read_collection(archive, TEST_COLLECTION)
         frames = _unusual_frames(archive) if include_unusual or unusual_in_train else []
+        has_incident = f"{SAMPLES}{INCIDENT_FLIGHT}.json.gz" in archive.namelist()
+        incident_df = read_collection(archive, INCIDENT_FLIGHT) if include_incident and has_incident else None
     unusual_train, unusual_check = split_unusual(frames) if unusual_in_train else ([], frames)
     extra_df += [df for _, _, df in unusual_train]
     unusual = _unusual_windows(unusual_check) if include_unusual and unusual_check else None
@@ -429,6 +435,11 @@ def build_dataset(
         _save_split(out_dir, "unusual", points, y, meta, stats)
         summary["splits"]["unusual"] = _split_summary(y, meta) | {
             "categories": meta["category"].value_counts().sort_index().to_dict()}
+    if incident_df is not None:
+        points, meta = incident_windows(incident_df)
+        _save_split(out_dir, "incident", points, meta["label"].to_numpy(np.int64), meta, stats)
+        summary["splits"]["incident"] = _split_summary(meta["label"].to_numpy(), meta) | {
+            "flight": f"{SAMPLES}{INCIDENT_FLIGHT}.json.gz"}
     summary["test_aircraft_also_in_train_val"] = len(set(test_df["icao24"]) & set(aircraft))
     summary["build_seconds"] = round(time.perf_counter() - t0, 1)
     write_json(out_dir / "summary.json", summary)
@@ -491,10 +502,76 @@ def _unusual_windows(frames: list[tuple[str, str, pd.DataFrame]]) -> tuple[np.nd
     return np.concatenate(out), meta
 
 
+INCIDENT_FLIGHT = "noisy/noisy_spoofing"
+"""A real flight under GNSS interference in the wheel's samples (THY9BP, icao24 4baac6, Istanbul to the Baltic
+on 2024-09-17, 1 s OpenSky reports): over Romania its position freezes for ~20 min while the reported velocity
+stays frozen too (the receiver's last values held), then for ~30 min it is placed near Lviv, in airspace closed
+to civil traffic since 2022, moving west at 40-50 kt at FL380 with a reported groundspeed of 51 kt; then
+normal reports resume over Poland. The only real false track the offline data offers."""
+INTERFERED_MAX_KT = 100.0
+"""Reported groundspeed (kt) below which a report above `INTERFERED_MIN_ALT_FT` cannot be an airliner's own."""
+INTERFERED_MIN_ALT_FT = 20_000.0
+"""Altitude (ft) above which `INTERFERED_MAX_KT` applies (no airliner cruises at FL200+ that slowly)."""
+INCIDENT_KINDS = ("reported", "held", "interfered")
+"""Stretch labels of `label_incident`; `held` and `interfered` are false tracks (label 1)."""
+
+
+def label_incident(reports: pd.DataFrame, *, min_held_s: float = MAX_GAP_S) -> np.ndarray:
+    """Label every report of a flight [rows with `time_s` and `POINT_COLUMNS`] by physics rules alone.
+
+    `interfered`: reported groundspeed below `INTERFERED_MAX_KT` above `INTERFERED_MIN_ALT_FT` (the GNSS
+    solution, which gives both position and groundspeed, is not the aircraft's); `held`: position, groundspeed,
+    track and vertical rate all equal to the previous report's for more than `min_held_s` seconds in a row (no
+    new report: the last values held by the receiver or the data provider); `reported` otherwise. Rows are
+    expected sorted by time.
+    """
+    gs, alt = reports["groundspeed"].to_numpy(float), reports["altitude"].to_numpy(float)
+    kind = np.where((gs < INTERFERED_MAX_KT) & (alt > INTERFERED_MIN_ALT_FT), "interfered", "reported").astype(object)
+    v = reports[["latitude", "longitude", "groundspeed", "track", "vertical_rate"]].to_numpy(float)
+    same = np.concatenate([[False], np.all(v[1:] == v[:-1], axis=1)])
+    t = reports["time_s"].to_numpy(float)
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], same.astype(np.int8), [0]])))
+    for a, b in zip(edges[::2], edges[1::2], strict=True):  # rows a-1 .. b-1 hold one report
+        if t[b - 1] - t[a - 1] > min_held_s:
+            kind[a:b] = np.where(kind[a:b] == "interfered", "interfered", "held")
+    return kind.astype(str)
+
+
+def incident_windows(reports: pd.DataFrame, name: str = INCIDENT_FLIGHT) -> tuple[np.ndarray, pd.DataFrame]:
+    """Windows [N, 33, 7] of a flight cut into stretches of one `label_incident` kind, with metadata.
+
+    Reports without a position are dropped; each stretch is then read like a user's track file
+    (`track_to_windows`, windows every `WINDOW_STEPS` steps, so they do not overlap) and a stretch too short
+    for a window is skipped. Metadata: `stretch` (index in time order), `kind`, `label` (1 unless
+    `reported`), `stretch_start_s` / `stretch_end_s` (s from the flight's first report), `start_time_s`,
+    `source`, `callsign`, `flight`, `family` (= kind), `magnitude` (0).
+    """
+    df = reports.dropna(subset=["latitude", "longitude"]).sort_values("time_s", kind="stable").reset_index(drop=True)
+    kind = label_incident(df)
+    t = df["time_s"].to_numpy(float)
+    cuts = np.flatnonzero(kind[1:] != kind[:-1]) + 1
+    out, meta = [], []
+    for i, (a, b) in enumerate(zip(np.r_[0, cuts], np.r_[cuts, len(df)], strict=True)):
+        try:
+            w, _ = track_to_windows(df.iloc[a:b][["time_s", *POINT_COLUMNS[1:]]], stride=WINDOW_STEPS)
+        except MemgruError:
+            continue
+        out.append(w)
+        meta += [{"stretch": i, "kind": kind[a], "label": int(kind[a] != "reported"),
+                  "stretch_start_s": t[a] - t[0], "stretch_end_s": t[b - 1] - t[0], "start_time_s": s,
+                  "source": str(df["icao24"].iloc[0]) if "icao24" in df else "",
+                  "callsign": str(df["callsign"].dropna().iloc[0]) if df.get("callsign") is not None
+                  and df["callsign"].notna().any() else "",
+                  "flight": name, "family": kind[a], "magnitude": 0.0} for s in w[:, 0, T]]
+    if not out:
+        raise MemgruError(f"{name}: no stretch long enough for a {WINDOW_STEPS * STEP_S:.0f}-s window")
+    return np.concatenate(out), pd.DataFrame(meta)
+
+
 def load_split(data_dir: Path, split: str) -> SequenceSet:
-    """One built split (`train`, `val`, `test` or `unusual`) as a SequenceSet (x [N, 32, 13] float32)."""
-    if split not in (*SPLITS, "unusual"):
-        raise MemgruError(f"unknown trajectory split {split!r}; choose train, val, test or unusual")
+    """One built split (`train`, `val`, `test`, `unusual` or `incident`) as a SequenceSet (x [N, 32, 13] float32)."""
+    if split not in (*SPLITS, "unusual", "incident"):
+        raise MemgruError(f"unknown trajectory split {split!r}; choose train, val, test, unusual or incident")
     return SequenceSet.load(Path(data_dir) / split)
 
 

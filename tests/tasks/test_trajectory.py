@@ -365,6 +365,32 @@ def test_jitter_is_along_track_timing_noise():
 # ------------------------------------------------------------------------------------ dataset
 
 
+def incident_frame(hold_s: float = 500.0) -> pd.DataFrame:
+    """A flight like the wheel's GNSS-interference sample, 2 s reports: 800 s reported, `hold_s` of the last
+    report held, 800 s at 50 kt at FL360 (interfered), 800 s reported again."""
+    a = synth_track(400, 2.0, t0=1.7e9)
+    n_held = int(hold_s / 2.0)
+    held = np.repeat(a[-1:], n_held, axis=0)
+    held[:, T] = a[-1, T] + 2.0 * np.arange(1, n_held + 1)
+    b = synth_track(400, 2.0, t0=a[-1, T] + hold_s + 2.0, speed_kt=50.0, heading=270.0, lat0=49.7, lon0=24.0)
+    c = synth_track(400, 2.0, t0=b[-1, T] + 2.0, lat0=54.0, lon0=18.4)
+    return to_frame(np.concatenate([a, held, b, c]), "4baac6")
+
+
+def test_incident_stretches_are_labelled_by_physics_rules():
+    """Held values count only when they last longer than a resampling gap; a slow flight counts as interfered
+    only above FL200 (a slow aircraft low down may be real)."""
+    df = incident_frame().assign(time_s=lambda d: d["timestamp"] / 1000.0)
+    kinds = tr.label_incident(df)
+    assert list(pd.Series(kinds).value_counts().sort_index().items()) == [
+        ("held", 250), ("interfered", 400), ("reported", 800)]
+    assert kinds[399] == "reported" and kinds[400] == "held" and kinds[650] == "interfered"
+    short = incident_frame(hold_s=10.0).assign(time_s=lambda d: d["timestamp"] / 1000.0)
+    assert "held" not in set(tr.label_incident(short))
+    low = df.assign(altitude=np.where(kinds == "interfered", 5000.0, df["altitude"]))
+    assert "interfered" not in set(tr.label_incident(low))
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> tuple[Path, dict]:
     root = tmp_path_factory.mktemp("traj")
@@ -385,7 +411,8 @@ def built(tmp_path_factory) -> tuple[Path, dict]:
                            ("collections/savan", collection(1, 900, 1.0, "s")),
                            ("collections/switzerland", collection(6, 70, 10.0, "w")),
                            ("surveys/grid", collection(1, 80, 10.0, "u")),
-                           ("surveys/grid2", collection(1, 80, 10.0, "v"))):
+                           ("surveys/grid2", collection(1, 80, 10.0, "v")),
+                           (tr.INCIDENT_FLIGHT, incident_frame().to_json(orient="records").encode())):
             z.writestr(f"{tr.SAMPLES}{name}.json.gz", gzip.compress(blob))
     out = root / "data"
     summary = tr.build_dataset(out, seed=0, wheel=wheel, val_fraction=0.3)
@@ -415,6 +442,11 @@ def test_build_dataset_splits(built):
     assert len(unusual) > 0 and (unusual.y == 0).all() and set(unusual.meta["category"]) == {"surveys"}
     assert set(unusual.meta["flight"]) == {"surveys/grid"} and "v0000" in set(train["source"])  # grid2 trains
     assert summary["parameters"]["unusual_in_train"] == ["surveys/grid2"]
+    incident = tr.load_split(out, "incident")  # each stretch read like a user's file, windows not overlapping
+    counts = incident.meta.groupby(["stretch", "kind"]).size()
+    assert list(counts.index.get_level_values("kind")) == ["reported", "held", "interfered", "reported"]
+    assert list(counts) == [2, 1, 2, 2] and summary["splits"]["incident"]["n"] == len(incident) == 7
+    assert (incident.y == (incident.meta["kind"] != "reported")).all()
 
 
 def test_build_dataset_is_deterministic(built, tmp_path):
