@@ -505,15 +505,13 @@ def _unusual_windows(frames: list[tuple[str, str, pd.DataFrame]]) -> tuple[np.nd
 INCIDENT_FLIGHT = "noisy/noisy_spoofing"
 """A real flight under GNSS interference in the wheel's samples (THY9BP, icao24 4baac6, Istanbul to the Baltic
 on 2024-09-17, 1 s OpenSky reports): over Romania its position freezes for ~20 min while the reported velocity
-stays frozen too (the receiver's last values held), then for ~30 min it is placed near Lviv, in airspace closed
+stays frozen too (the receiver's last values held), then for ~34 min it is placed near Lviv, in airspace closed
 to civil traffic since 2022, moving west at 40-50 kt at FL380 with a reported groundspeed of 51 kt; then
 normal reports resume over Poland. The only real false track the offline data offers."""
 INTERFERED_MAX_KT = 100.0
 """Reported groundspeed (kt) below which a report above `INTERFERED_MIN_ALT_FT` cannot be an airliner's own."""
 INTERFERED_MIN_ALT_FT = 20_000.0
 """Altitude (ft) above which `INTERFERED_MAX_KT` applies (no airliner cruises at FL200+ that slowly)."""
-INCIDENT_KINDS = ("reported", "held", "interfered")
-"""Stretch labels of `label_incident`; `held` and `interfered` are false tracks (label 1)."""
 
 
 def label_incident(reports: pd.DataFrame, *, min_held_s: float = MAX_GAP_S) -> np.ndarray:
@@ -550,6 +548,8 @@ def incident_windows(reports: pd.DataFrame, name: str = INCIDENT_FLIGHT) -> tupl
     kind = label_incident(df)
     t = df["time_s"].to_numpy(float)
     cuts = np.flatnonzero(kind[1:] != kind[:-1]) + 1
+    source = str(df["icao24"].iloc[0]) if "icao24" in df else ""
+    callsign = next(iter(df["callsign"].dropna().astype(str)), "") if "callsign" in df else ""
     out, meta = [], []
     for i, (a, b) in enumerate(zip(np.r_[0, cuts], np.r_[cuts, len(df)], strict=True)):
         try:
@@ -559,10 +559,8 @@ def incident_windows(reports: pd.DataFrame, name: str = INCIDENT_FLIGHT) -> tupl
         out.append(w)
         meta += [{"stretch": i, "kind": kind[a], "label": int(kind[a] != "reported"),
                   "stretch_start_s": t[a] - t[0], "stretch_end_s": t[b - 1] - t[0], "start_time_s": s,
-                  "source": str(df["icao24"].iloc[0]) if "icao24" in df else "",
-                  "callsign": str(df["callsign"].dropna().iloc[0]) if df.get("callsign") is not None
-                  and df["callsign"].notna().any() else "",
-                  "flight": name, "family": kind[a], "magnitude": 0.0} for s in w[:, 0, T]]
+                  "source": source, "callsign": callsign, "flight": name, "family": kind[a], "magnitude": 0.0}
+                 for s in w[:, 0, T]]
     if not out:
         raise MemgruError(f"{name}: no stretch long enough for a {WINDOW_STEPS * STEP_S:.0f}-s window")
     return np.concatenate(out), pd.DataFrame(meta)

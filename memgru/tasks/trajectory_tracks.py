@@ -275,17 +275,16 @@ def drop_stale_start(segment: np.ndarray, *, max_error_kt: float = STALE_START_K
     vectors 824 start with one such step, 315 with two and 17 with three; none of the 234 segments of
     the 1 s training collection does. The first k points (1 <= k <= `max_points`) are dropped when
     each of the first k steps misses the reported groundspeed by more than `max_error_kt` and step k
-    does not, so a track whose reported and derived speeds disagree throughout (a false
-    track with inconsistent velocity) keeps its evidence. Segments without reported groundspeed are
-    returned unchanged.
+    does not, so a track whose reported and derived speeds disagree throughout (a false track with
+    inconsistent velocity) keeps its evidence. Segments without reported groundspeed are returned
+    unchanged.
     """
     head = segment[:max_points + 2]
     if len(head) < 3 or np.isnan(head[:, GS]).any():
         return segment
     error = np.abs(derived_speed_kt(head) - 0.5 * (head[:-1, GS] + head[1:, GS]))
     agree = np.flatnonzero(error <= max_error_kt)
-    k = int(agree[0]) if len(agree) else 0
-    return segment[k:] if k <= max_points else segment
+    return segment[int(agree[0]):] if len(agree) else segment  # agree[0] <= max_points: head has max_points + 1 steps
 
 
 def derive_reported(points: np.ndarray) -> np.ndarray:
