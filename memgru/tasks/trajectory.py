@@ -814,15 +814,18 @@ def build_samples(asset_dir: Path, *, cache_dir: Path, seed: int = 0, n_real: in
                   magnitude: float = 0.6, points: int = 2 * WINDOW_STEPS + 1) -> pd.DataFrame:
     """Write small sample tracks (CSV) of the held-out test collection and a manifest `samples.csv`.
 
-    `n_real` real Swiss flights' first `points` clean points (10 s), and one fake of each family
-    with knob `magnitude`, derived from other Swiss flights only. Returns the manifest (columns
-    file, truth, family, magnitude, source).
+    `n_real` real Swiss flights' first `points` clean points (10 s), one fake of each family
+    with knob `magnitude`, derived from other Swiss flights only, and, when the wheel holds
+    `INCIDENT_FLIGHT`, its GNSS-interfered stretch (`incident_sample`: a real false track, magnitude
+    empty). Returns the manifest (columns file, truth, family, magnitude, source).
     """
     asset_dir = Path(asset_dir)
     asset_dir.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     with zipfile.ZipFile(find_traffic_wheel(cache_dir)) as archive:
         df = read_collection(archive, TEST_COLLECTION)
+        incident = (read_collection(archive, INCIDENT_FLIGHT)
+                    if f"{SAMPLES}{INCIDENT_FLIGHT}.json.gz" in archive.namelist() else None)
     tracks, ids = [], []
     for icao, g in df.groupby("icao24", sort=True):
         cleaned = drop_filled_gaps(clean_track(g, min_altitude_ft=MIN_ALTITUDE_FT), max_gap_s=MAX_GAP_S)
@@ -850,6 +853,28 @@ def build_samples(asset_dir: Path, *, cache_dir: Path, seed: int = 0, n_real: in
         _points_to_frame(fake).to_csv(asset_dir / name, index=False)
         rows.append({"file": name, "truth": "false", "family": family, "magnitude": magnitude,
                      "source": pool_ids[base]})
+    if incident is not None:
+        points = incident_sample(incident)
+        source = str(incident["icao24"].iloc[0])
+        name = f"false_gnss_interference_{source}.csv"
+        _points_to_frame(points).to_csv(asset_dir / name, index=False)
+        rows.append({"file": name, "truth": "false", "family": "gnss_interference", "magnitude": np.nan,
+                     "source": source})
     manifest = pd.DataFrame(rows)
     manifest.to_csv(asset_dir / "samples.csv", index=False)
     return manifest
+
+
+def incident_sample(reports: pd.DataFrame) -> np.ndarray:
+    """The longest gap-free 10-s piece [P, 7] of a flight's longest `interfered` stretch (`label_incident`)."""
+    df = reports.dropna(subset=["latitude", "longitude"]).sort_values("time_s", kind="stable").reset_index(drop=True)
+    bad = np.concatenate([[0], (label_incident(df) == "interfered").astype(np.int8), [0]])
+    edges = np.flatnonzero(np.diff(bad))
+    if len(edges) == 0:
+        raise MemgruError("the incident flight has no interfered stretch")
+    a, b = max(zip(edges[::2], edges[1::2], strict=True), key=lambda e: e[1] - e[0])
+    cleaned = clean_track(df.iloc[a:b], min_altitude_ft=MIN_ALTITUDE_FT)
+    segments = resample_track(cleaned, step_s=STEP_S, max_gap_s=MAX_GAP_S)
+    if not segments:
+        raise MemgruError("the incident flight's interfered stretch has no gap-free piece")
+    return max(segments, key=len)

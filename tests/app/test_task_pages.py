@@ -142,6 +142,18 @@ def test_trajectory_real_checkpoint_sample_upload_and_bad_file(monkeypatch):
     assert "Cannot use empty.csv" in errors(at) and at.title[0].value == "Flight trajectory verification"
 
 
+@pytest.mark.skipif(not (REAL_TRAJECTORY / "config.json").is_file(), reason="no pretrained trajectory checkpoint")
+def test_trajectory_real_false_sample_gnss_interference(monkeypatch):
+    """The one real false track among the samples (a flight placed 34 min near Lviv at 50 kt, FL380) is offered
+    with its truth, and the float model calls it false (mean P(false) 0.60 over 22 windows)."""
+    monkeypatch.delenv("MEMGRU_PRETRAINED_DIR", raising=False)
+    at = run(TRAJECTORY, tr_sample="false_gnss_interference_4baac6.csv")
+    options = at.selectbox(key="tr_sample").options
+    assert "false · gnss interference (source 4baac6)" in options
+    assert at.metric[2].value == "false track" and at.metric[0].value == "false track ✓"
+    assert at.dataframe[0].value.loc[0, "windows judged"] == "22" and not at.error
+
+
 def test_soc_upload_estimate_rmse_and_bad_file(soc_model):
     at = run(SOC, soc_source="upload a file")
     upload(at, "drive.csv", soc_csv(), "text/csv")

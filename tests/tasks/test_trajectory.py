@@ -598,7 +598,9 @@ def test_user_file_refused_by_size_and_content(tmp_path, stats):
 
 def test_sample_assets_are_readable_and_labelled(stats):
     manifest = pd.read_csv(ASSETS / "samples.csv")
-    assert set(manifest.loc[manifest["truth"] == "false", "family"]) == set(FAMILIES)
+    assert set(manifest.loc[manifest["truth"] == "false", "family"]) == {*FAMILIES, "gnss_interference"}
+    real_false = manifest[manifest["family"] == "gnss_interference"].iloc[0]  # a real flight, no magnitude
+    assert np.isnan(real_false["magnitude"]) and real_false["source"] == "4baac6"
     assert (manifest["truth"] == "real").sum() >= 3
     for name in manifest["file"]:
         x, info = tr.read_user_track(ASSETS / name, stats)
