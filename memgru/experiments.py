@@ -74,14 +74,28 @@ def family_rows(model: nn.Module, data: SequenceSet) -> pd.DataFrame:
 
 
 def false_alarm_rows(model: nn.Module, data: SequenceSet) -> pd.DataFrame:
-    """False-alarm rate (%) of a real-vs-false classifier on all-real `data`, per `category` and per
-    `flight` of its meta (rows: level = category or flight, name, windows n, false_alarm_pct)."""
-    flagged = (predict(model, data.x).argmax(dim=-1).numpy() == 1) * 100.0
-    meta = data.meta.assign(flagged=flagged)
-    rows = [meta.groupby(level)["flagged"].agg(["mean", "size"]).reset_index().rename(columns={level: "name"})
-            .assign(level=level) for level in ("category", "flight")]
-    total = pd.DataFrame({"name": ["all"], "mean": [float(flagged.mean())], "size": [len(flagged)], "level": ["all"]})
-    return pd.concat([total, *rows], ignore_index=True).rename(columns={"mean": "false_alarm_pct", "size": "n"})
+    """False-alarm rates (%) of a real-vs-false classifier on all-real `data`, overall, per `category` and
+    per `flight` of its meta. Rows: level (all / category / flight), name, windows n, false_alarm_pct (windows
+    called false), flights, flights_called_false_pct (flights whose mean P(false) over their windows passes
+    0.5: the verdict `predict` gives a whole flight's file; 0 or 100 on a flight row)."""
+    logits = predict(model, data.x)
+    p_false = torch.softmax(logits, dim=-1)[:, 1].numpy()
+    meta = data.meta.assign(flagged=(logits.argmax(dim=-1).numpy() == 1) * 100.0, p_false=p_false)
+    verdict = (meta.groupby("flight")["p_false"].mean() > 0.5) * 100.0
+    meta["flight_called"] = meta["flight"].map(verdict)
+    per_flight = meta.drop_duplicates("flight")
+    rows = []
+    for level in ("category", "flight"):
+        windows = meta.groupby(level)["flagged"].agg(["mean", "size"])
+        flights = per_flight.groupby(level)["flight_called"].agg(["mean", "size"])
+        rows.append(pd.DataFrame({"name": windows.index, "false_alarm_pct": windows["mean"].to_numpy(),
+                                  "n": windows["size"].to_numpy(), "level": level,
+                                  "flights": flights.loc[windows.index, "size"].to_numpy(),
+                                  "flights_called_false_pct": flights.loc[windows.index, "mean"].to_numpy()}))
+    total = pd.DataFrame({"name": ["all"], "false_alarm_pct": [float(meta["flagged"].mean())], "n": [len(meta)],
+                          "level": ["all"], "flights": [len(per_flight)],
+                          "flights_called_false_pct": [float(per_flight["flight_called"].mean())]})
+    return pd.concat([total, *rows], ignore_index=True)
 
 
 def incident_rows(model: nn.Module, data: SequenceSet) -> pd.DataFrame:

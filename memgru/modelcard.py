@@ -319,8 +319,17 @@ def _unusual_table(rows: pd.DataFrame, value: str) -> str:
     table.columns = [f"{t}-trained, {'float' if b >= 32 else f'{b}-bit'}" for t, b in table.columns]
     sizes = cats.groupby("name", sort=False)["n"].first()
     table.insert(0, "windows", [int(sizes[name]) for name in table.index])
-    return (markdown_table(table) + "\n\nFalse-alarm rate (%) = real windows called false; every flight here is "
+    text = (markdown_table(table) + "\n\nFalse-alarm rate (%) = real windows called false; every flight here is "
             "real and was never trained on (per-flight rates in the CSV).")
+    if "flights_called_false_pct" in rows:
+        total = rows[rows["level"] == "all"]
+        verdicts = ", ".join(
+            f"{t}-trained {'float' if b >= 32 else f'{b}-bit'} {round(pct * n / 100)}"
+            for t, b, pct, n in zip(total["training"], total["weight_bits"], total["flights_called_false_pct"],
+                                    total["flights"], strict=True))
+        text += (f" Whole flights called false (the mean P(false) over a flight's windows passes 0.5, as `predict` "
+                 f"judges a file), of {int(total['flights'].iloc[0])}: {verdicts}.")
+    return text
 
 
 def _incident_table(rows: pd.DataFrame, value: str) -> str:

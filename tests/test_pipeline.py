@@ -365,6 +365,11 @@ def test_false_alarm_rows_per_category_and_flight():
     assert rows.loc[("category", "gliders"), "false_alarm_pct"] == 100.0
     assert rows.loc[("category", "surveys"), "false_alarm_pct"] == 25.0
     assert rows.loc[("flight", "s/d"), "false_alarm_pct"] == 50.0 and rows.loc[("flight", "s/c"), "n"] == 2
+    # whole flights, as `predict` judges a file: mean P(false) over the windows (s/d: 0.88 and 0.5 -> 0.69)
+    assert rows.loc[("all", "all"), "flights"] == 4 and rows.loc[("all", "all"), "flights_called_false_pct"] == 75.0
+    assert rows.loc[("category", "surveys"), "flights_called_false_pct"] == 50.0
+    assert rows.loc[("flight", "s/d"), "flights_called_false_pct"] == 100.0
+    assert rows.loc[("flight", "s/c"), "flights_called_false_pct"] == 0.0  # P(false) exactly 0.5: not passed
 
 
 def test_calibration_set_cuts_long_sequences_into_pieces():
