@@ -53,6 +53,9 @@ PAPER_SNRS = (-10.0, -5.0, 0.0, 5.0, 10.0)
 """Input SNRs of Table 3 (dB)."""
 EXPERIMENTS = ("bits", "sigma", "snr", "families", "unusual", "operating", "incident")
 """Experiment names."""
+TABLE_EXPERIMENTS = ("families", "unusual", "operating", "incident")
+"""Experiments whose CSV is a table per case (false family, flight, threshold, stretch), not a metric curve over
+weight bits, σ or SNR; the model cards show them."""
 DETECTABLE_MAGNITUDE = 0.2
 """Fakes below this magnitude are close to copies of real tracks (m = 0 reproduces the source track for
 pull-off, velocity inconsistency, altitude and speed ramps), so no detector can reach 100 % on them."""

@@ -12,6 +12,7 @@ from ui.cache import task_model
 from ui.controls import BIT_OPTIONS, FLOAT, choose, sidebar
 from ui.figures import show_figure
 from ui.sources import (
+    curve_results_files,
     live_inputs_missing,
     parse_results,
     read_results,
@@ -60,7 +61,10 @@ source = st.radio("Source", (FOLDER, UPLOAD), key="q_source", horizontal=True)
 
 rows = None
 if source == FOLDER:
-    files = results_files(task)
+    files, tables = curve_results_files(task)
+    if tables:
+        st.caption("Per-case tables, in the model card rather than as curves: "
+                   + ", ".join(f"`{t.name}`" for t in tables) + ".")
     if not files:
         st.info(f"No precomputed results for {task} yet in {results_root()}: run "
                 f"`python -m memgru evaluate --task {task} --out {results_root() / (task + '_bits.csv')}` "

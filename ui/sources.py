@@ -27,6 +27,7 @@ from torch import nn
 from memgru.checkpoint import read_config
 from memgru.config import DeviceConfig
 from memgru.errors import MemgruError
+from memgru.experiments import TABLE_EXPERIMENTS
 from memgru.pipeline import calibration_inputs, evaluate_sets, load_calibration
 from memgru.plots import AXIS_LABELS, LOG_COLUMNS, metric_column
 from memgru.tasks.io import task_io
@@ -103,6 +104,14 @@ def _read_text(path: Path, max_bytes: int) -> str:
 def results_files(task: str, root: Path | None = None) -> list[Path]:
     """The results CSVs of `task` (`<task>_*.csv`), sorted by name."""
     return sorted((root or results_root()).glob(f"{task}_*.csv"))
+
+
+def curve_results_files(task: str, root: Path | None = None) -> tuple[list[Path], list[Path]]:
+    """`task`'s results CSVs split into metric curves (bits, σ, SNR, `evaluate --out` tables ...) and the
+    per-case tables of `TABLE_EXPERIMENTS` (per family, flight, threshold or stretch), which are no curves."""
+    tables = {f"{task}_{name}.csv" for name in TABLE_EXPERIMENTS}
+    files = results_files(task, root)
+    return [f for f in files if f.name not in tables], [f for f in files if f.name in tables]
 
 
 def read_results(path: Path) -> pd.DataFrame:

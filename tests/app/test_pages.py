@@ -135,8 +135,11 @@ def test_quantization_page_without_results_says_what_to_run(folders):
 
 def test_quantization_curves_mark_the_current_setting(results):
     (results.parent / "audio_broken.csv").write_text("x,y\n1,2\n")
+    (results.parent / "audio_unusual.csv").write_text("name,false_alarm_pct,n\nall,12.5,8\n")  # a per-case table
     at = run(QUANT)
     assert "audio_broken.csv" in errors(at) and "file skipped" in errors(at)
+    assert "audio_unusual.csv" not in errors(at) and "audio_unusual.csv" not in at.multiselect[0].options
+    assert any("Per-case tables" in c.value and "audio_unusual.csv" in c.value for c in at.caption)
     fig = figure(at)
     assert [d["name"] for d in fig["data"]] == ["sigma=0.0", "sigma=0.05"]
     assert fig["data"][0]["x"] == ["2", "4", "6", "8", "float"]
