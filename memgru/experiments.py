@@ -17,9 +17,10 @@
   caught and the unusual flights' false-alarm rate are measured at it; with the test ROC AUC and the
   share of real test tracks (aircraft segments) whose mean P(false) passes the threshold, the verdict
   `predict` gives a track file; same four models (plus the plain argmax rule, threshold 0.5).
-- `incident` (trajectory): a real flight under GNSS interference (`trajectory.INCIDENT_FLIGHT`, the `incident`
-  split), cut into stretches by physics rules (`trajectory.label_incident`: normally reported, values held,
-  GNSS-interfered); per stretch the share of windows called false and the mean P(false), same four models.
+- `incident` (trajectory): real flights with known trouble (`trajectory.INCIDENT_FLIGHTS`, the `incident`
+  split: one under GNSS interference, one with positions arriving in bursts), cut into stretches by physics
+  rules (`trajectory.label_incident`: normally reported, values held, GNSS-interfered); per stretch the share
+  of windows called false and the mean P(false), same four models.
 
 Every row names the task, the evaluation set (group columns such as `temperature_c`), the setting
 and the seed. `python -m memgru experiment --task T --name N` runs one.
@@ -102,12 +103,12 @@ def false_alarm_rows(model: nn.Module, data: SequenceSet) -> pd.DataFrame:
 
 
 def incident_rows(model: nn.Module, data: SequenceSet) -> pd.DataFrame:
-    """Per stretch of the `incident` split: its kind, span (s from the flight's first report), windows, the
+    """Per flight and stretch of the `incident` split: its kind, span (s from the flight's first report), windows, the
     share of them called false (argmax) and the mean P(false) (the verdict `predict` would give the stretch
     as a file is false when that mean passes 0.5)."""
     p_false = false_scores(model, data)
     table = data.meta.assign(p_false=p_false, called=(p_false > 0.5) * 100.0)
-    rows = table.groupby("stretch", sort=True).agg(
+    rows = table.groupby(["flight", "stretch"], sort=True).agg(
         kind=("kind", "first"), start_s=("stretch_start_s", "first"), end_s=("stretch_end_s", "first"),
         n=("p_false", "size"), called_false_pct=("called", "mean"), mean_p_false=("p_false", "mean"))
     return rows.reset_index()

@@ -333,23 +333,25 @@ def _unusual_table(rows: pd.DataFrame, value: str) -> str:
 
 
 def _incident_table(rows: pd.DataFrame, value: str) -> str:
-    """Per stretch of the GNSS-interference flight: windows called false and mean P(false), per model."""
+    """Per flight and stretch of the incident flights: windows called false and mean P(false), per model."""
     rows = rows.assign(model=[f"{t}-trained, {'float' if b >= 32 else f'{b}-bit'}"
                               for t, b in zip(rows["training"], rows["weight_bits"], strict=True)])
-    lines = ["| stretch | kind | from – to (min) | windows | " + " | ".join(rows["model"].unique()) + " |",
-             "|---|---|---|---|" + "---|" * rows["model"].nunique()]
-    for stretch, group in rows.groupby("stretch", sort=True):
+    lines = ["| flight | stretch | kind | from – to (min) | windows | " + " | ".join(rows["model"].unique()) + " |",
+             "|---|---|---|---|---|" + "---|" * rows["model"].nunique()]
+    for (flight, stretch), group in rows.groupby(["flight", "stretch"], sort=True):
         first = group.iloc[0]
         cells = [f"{r.called_false_pct:.0f} % ({r.mean_p_false:.2f})" for r in group.itertuples()]
-        lines.append(f"| {stretch} | {first['kind']} | {first['start_s'] / 60:.0f} – {first['end_s'] / 60:.0f} | "
-                     f"{int(first['n'])} | " + " | ".join(cells) + " |")
-    return ("\n".join(lines) + "\n\nA real flight from the wheel's `noisy` samples (THY9BP, 2024-09-17), cut by "
-            "physics rules alone (`trajectory.label_incident`): *reported* = normal reports; *held* = position and "
-            "velocity frozen for more than 20 s (no new reports: the last values held); *interfered* = a reported "
-            "groundspeed under 100 kt above FL200 (placed near Lviv, in airspace closed to civil traffic, moving "
-            "at 40-50 kt at FL380). Each cell: the stretch's windows called false (mean P(false)); `predict` "
-            "calls a stretch submitted as a file false when its mean P(false) passes 0.5. Stretches shorter than "
-            "one 320-s window are not scored. A case study of one flight, not a rate.")
+        lines.append(f"| `{flight}` | {stretch} | {first['kind']} | {first['start_s'] / 60:.0f} – "
+                     f"{first['end_s'] / 60:.0f} | {int(first['n'])} | " + " | ".join(cells) + " |")
+    return ("\n".join(lines) + "\n\nReal flights from the wheel's `noisy` samples, cut by physics rules alone "
+            "(`trajectory.label_incident`): *reported* = normal reports; *held* = position and velocity frozen for "
+            "more than 20 s (no new reports: the last values held); *interfered* = a reported groundspeed under "
+            "100 kt above FL200. `noisy_spoofing` (THY9BP, 2024-09-17) is placed near Lviv, in airspace closed to "
+            "civil traffic, moving at 40-50 kt at FL380 (interfered); `noisy_time_issue` (a Porto departure, "
+            "2022-07-13) has its positions arrive in bursts for half an hour and is otherwise real. Each cell: the "
+            "stretch's windows called false (mean P(false)); `predict` calls a stretch submitted as a file false when "
+            "its mean P(false) passes 0.5. Stretches shorter than one 320-s window are not scored. Case studies, "
+            "not rates.")
 
 
 def _operating_table(rows: pd.DataFrame, value: str) -> str:
@@ -447,7 +449,8 @@ def model_card(task: str) -> str:
         ("unusual", "False alarms on real flights of unusual shape (gliders, survey grids, calibration orbits, "
                     "sky drawings, TV-relay racetracks) from the same wheel, never trained on", _unusual_table),
         ("operating", "Detection at false-alarm rates fixed on validation", _operating_table),
-        ("incident", "A real false track: a flight under GNSS interference", _incident_table),
+        ("incident", "Real flights with known trouble: GNSS interference (a real false track), positions in "
+                     "bursts", _incident_table),
     ):
         path = results / f"{task}_{name}.csv"
         if not path.is_file():

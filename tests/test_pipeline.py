@@ -175,7 +175,8 @@ def test_experiments_and_model_card(task_folder, monkeypatch):
     x = np.concatenate([clean.x[clean.y == 0], drifting.x[drifting.y == 1]])
     kinds = ["reported"] * 3 + ["interfered"] * 3
     meta = pd.DataFrame({"stretch": [0] * 3 + [1] * 3, "kind": kinds, "stretch_start_s": [0.0] * 3 + [990.0] * 3,
-                         "stretch_end_s": [980.0] * 3 + [2000.0] * 3, "family": kinds, "magnitude": 0.0})
+                         "stretch_end_s": [980.0] * 3 + [2000.0] * 3, "family": kinds, "magnitude": 0.0,
+                         "flight": "noisy/x"})
     SequenceSet(x, np.array([0] * 3 + [1] * 3), meta).save(data / "incident")
     incident = run_experiment("trajectory", "incident", folder, data)
     assert len(incident) == 4 * 2 and set(incident["n"]) == {3} and list(incident["kind"][:2]) == kinds[2:4]
@@ -201,7 +202,7 @@ def test_experiments_and_model_card(task_folder, monkeypatch):
     assert "--name operating` → `results/trajectory_operating.csv` (evaluated on 48 sequences" in card
     assert "| noise-trained, 6-bit | 1 % on val |" in card
     assert "--name incident` → `results/trajectory_incident.csv` (evaluated on 6 sequences" in card
-    assert "| 1 | interfered | 16 – 33 | 3 |" in card
+    assert "| `noisy/x` | 1 | interfered | 16 – 33 | 3 |" in card
 
     wide = run_experiment("trajectory", "sigma", folder, data, sigmas=[0.0], seeds=1, limit=20, act_bits=10)
     assert set(wide.loc[wide["weight_bits"] < 32, "act_bits"]) == {10} and "gate_bits" not in wide

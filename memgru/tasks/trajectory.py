@@ -356,9 +356,9 @@ def build_dataset(
     `extra_train` collections join the training split only. With `unusual_in_train`, every second
     unusual flight of each category (`split_unusual`) joins the training split as real flights (with
     fakes made from them like any other) and only the others stay in the `unusual` check split. With
-    `include_incident` and when the wheel holds `INCIDENT_FLIGHT`, the `incident` split holds that flight's
-    windows, labelled by `label_incident` (a real flight under GNSS interference; no random draws, so it
-    changes nothing else).
+    `include_incident`, the `incident` split holds the windows of the `INCIDENT_FLIGHTS` the wheel has,
+    labelled by `label_incident` (real flights with known trouble; no random draws, so it changes nothing
+    else).
     """
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
@@ -380,8 +380,8 @@ def build_dataset(
         extra_df = [read_collection(archive, name) for name in extra_train]
         test_df = read_collection(archive, TEST_COLLECTION)
         frames = _unusual_frames(archive) if include_unusual or unusual_in_train else []
-        has_incident = f"{SAMPLES}{INCIDENT_FLIGHT}.json.gz" in archive.namelist()
-        incident_df = read_collection(archive, INCIDENT_FLIGHT) if include_incident and has_incident else None
+        incident_dfs = [(name, read_collection(archive, name)) for name in INCIDENT_FLIGHTS
+                        if include_incident and f"{SAMPLES}{name}.json.gz" in archive.namelist()]
     unusual_train, unusual_check = split_unusual(frames) if unusual_in_train else ([], frames)
     extra_df += [df for _, _, df in unusual_train]
     unusual = _unusual_windows(unusual_check) if include_unusual and unusual_check else None
@@ -435,11 +435,12 @@ def build_dataset(
         _save_split(out_dir, "unusual", points, y, meta, stats)
         summary["splits"]["unusual"] = _split_summary(y, meta) | {
             "categories": meta["category"].value_counts().sort_index().to_dict()}
-    if incident_df is not None:
-        points, meta = incident_windows(incident_df)
+    if incident_dfs:
+        parts = [incident_windows(df, name) for name, df in incident_dfs]
+        points, meta = np.concatenate([w for w, _ in parts]), pd.concat([m for _, m in parts], ignore_index=True)
         _save_split(out_dir, "incident", points, meta["label"].to_numpy(np.int64), meta, stats)
         summary["splits"]["incident"] = _split_summary(meta["label"].to_numpy(), meta) | {
-            "flight": f"{SAMPLES}{INCIDENT_FLIGHT}.json.gz"}
+            "flights": [f"{SAMPLES}{name}.json.gz" for name, _ in incident_dfs]}
     summary["test_aircraft_also_in_train_val"] = len(set(test_df["icao24"]) & set(aircraft))
     summary["build_seconds"] = round(time.perf_counter() - t0, 1)
     write_json(out_dir / "summary.json", summary)
@@ -508,6 +509,11 @@ on 2024-09-17, 1 s OpenSky reports): over Romania its position freezes for ~20 m
 stays frozen too (the receiver's last values held), then for ~34 min it is placed near Lviv, in airspace closed
 to civil traffic since 2022, moving west at 40-50 kt at FL380 with a reported groundspeed of 51 kt; then
 normal reports resume over Poland. The only real false track the offline data offers."""
+INCIDENT_FLIGHTS = (INCIDENT_FLIGHT, "noisy/noisy_time_issue")
+"""Real flights with known trouble in the wheel's samples, for the `incident` split: the GNSS-interference
+flight above, and a Porto departure (2022-07-13, 1 s reports) whose positions arrive in bursts for about
+30 min (held, then jumping) while the velocity keeps being reported: a real track in poor shape, which
+should not be called false outside its held stretches."""
 INTERFERED_MAX_KT = 100.0
 """Reported groundspeed (kt) below which a report above `INTERFERED_MIN_ALT_FT` cannot be an airliner's own."""
 INTERFERED_MIN_ALT_FT = 20_000.0

@@ -412,7 +412,8 @@ def built(tmp_path_factory) -> tuple[Path, dict]:
                            ("collections/switzerland", collection(6, 70, 10.0, "w")),
                            ("surveys/grid", collection(1, 80, 10.0, "u")),
                            ("surveys/grid2", collection(1, 80, 10.0, "v")),
-                           (tr.INCIDENT_FLIGHT, incident_frame().to_json(orient="records").encode())):
+                           (tr.INCIDENT_FLIGHT, incident_frame().to_json(orient="records").encode()),
+                           (tr.INCIDENT_FLIGHTS[1], collection(1, 400, 2.0, "t"))):
             z.writestr(f"{tr.SAMPLES}{name}.json.gz", gzip.compress(blob))
     out = root / "data"
     summary = tr.build_dataset(out, seed=0, wheel=wheel, val_fraction=0.3)
@@ -443,9 +444,11 @@ def test_build_dataset_splits(built):
     assert set(unusual.meta["flight"]) == {"surveys/grid"} and "v0000" in set(train["source"])  # grid2 trains
     assert summary["parameters"]["unusual_in_train"] == ["surveys/grid2"]
     incident = tr.load_split(out, "incident")  # each stretch read like a user's file, windows not overlapping
-    counts = incident.meta.groupby(["stretch", "kind"]).size()
+    troubled = incident.meta[incident.meta["flight"] == tr.INCIDENT_FLIGHT]
+    counts = troubled.groupby(["stretch", "kind"]).size()
     assert list(counts.index.get_level_values("kind")) == ["reported", "held", "interfered", "reported"]
-    assert list(counts) == [2, 1, 2, 2] and summary["splits"]["incident"]["n"] == len(incident) == 7
+    assert list(counts) == [2, 1, 2, 2] and summary["splits"]["incident"]["n"] == len(incident) == 9
+    assert list(incident.meta.loc[incident.meta["flight"] == tr.INCIDENT_FLIGHTS[1], "kind"]) == ["reported"] * 2
     assert (incident.y == (incident.meta["kind"] != "reported")).all()
 
 
