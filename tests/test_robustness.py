@@ -208,6 +208,8 @@ BAD_TRACKS = [
                  "over the 7-day limit; give one flight per file", id="track-spanning-20-years"),
     pytest.param(sparse_file(100 * 2**20), "track.csv is 100.0 MiB, over the 50 MiB limit for track files",
                  id="100MB-csv-refused-by-size"),
+    pytest.param(track_file(lambda d: d.assign(lng=d["longitude"]).rename(columns={"longitude": "lon"})),
+                 "has two columns for longitude (lon, lng); keep one", id="two-longitude-columns"),
 ]
 
 
@@ -223,6 +225,28 @@ def test_extra_track_columns_are_ignored(tmp_path, capsys):
     plain = predict_json(["--task", "trajectory", TRACK], capsys)
     extra = predict_json(["--task", "trajectory", path], capsys)
     assert extra["probabilities"] == plain["probabilities"] and extra["windows"] == plain["windows"] == 4
+
+
+def test_heading_next_to_track_is_not_taken_for_it(tmp_path, capsys):
+    """`heading` is read as the track when it is the only course column; next to a `track` column it is the
+    aircraft's heading (wind makes them differ), so it is ignored instead of doubling the column (the
+    `traffic` wheel's zero_gravity sample has both; it crashed the reader)."""
+    path = track_file(lambda d: d.assign(heading=(d["track"] + 7.0) % 360.0))(tmp_path / "both.csv")
+    plain = predict_json(["--task", "trajectory", TRACK], capsys)
+    assert predict_json(["--task", "trajectory", path], capsys)["probabilities"] == plain["probabilities"]
+    only = track_file(lambda d: d.rename(columns={"track": "heading"}))(tmp_path / "heading.csv")
+    assert predict_json(["--task", "trajectory", only], capsys)["probabilities"] == plain["probabilities"]
+
+
+def test_track_without_vertical_rate_and_a_lone_point_after_a_gap(tmp_path, capsys):
+    """A file lacking a reported field whose gaps leave a one-point piece (the wheel's dreamliner_boeing
+    sample): the field is derived on the pieces long enough for a window and the lone point is skipped
+    (deriving on it crashed the reader)."""
+    def change(d: pd.DataFrame) -> pd.DataFrame:
+        d = d.drop(columns=["vertical_rate"])
+        return pd.concat([d.iloc[:1].assign(timestamp="2018-08-01T00:00:00Z"), d], ignore_index=True)
+    out = predict_json(["--task", "trajectory", track_file(change)(tmp_path / "lone.csv")], capsys)
+    assert out["windows"] == 4 and out["input"]["derived_fields"] == ["vertical_rate"] and out["input"]["segments"] == 2
 
 
 # -------------------------------------------------------------------------------------------- SOC

@@ -629,7 +629,12 @@ def _read_text(path: Path) -> str:
 
 
 def _parse_table(text: str, name: str) -> pd.DataFrame:
-    """A CSV or JSON (records or columns) track as a DataFrame with normalised column names."""
+    """A CSV or JSON (records or columns) track as a DataFrame with normalised column names.
+
+    Column names are lower-cased and short names mapped to ours (`_ALIASES`); an alias whose target is also
+    a column is left out (a `heading` next to a `track` is the aircraft's heading, not its course), and two
+    columns for one field (`lon` and `lng`) are refused.
+    """
     stripped = text.lstrip()
     try:
         is_json = stripped[:1] in "[{"
@@ -637,7 +642,18 @@ def _parse_table(text: str, name: str) -> pd.DataFrame:
     except (ValueError, pd.errors.ParserError) as err:
         kind = "JSON" if is_json else "CSV"
         raise MemgruError(f"{name} is not a valid {kind} track file ({str(err).splitlines()[0]})") from err
-    df.columns = [_ALIASES.get(str(c).strip().lower(), str(c).strip().lower()) for c in df.columns]
+    names = [str(c).strip().lower() for c in df.columns]
+    keep, columns = [], []
+    for i, column in enumerate(names):
+        target = _ALIASES.get(column, column)
+        if target != column and target in names:  # e.g. `heading` next to `track`: the alias means something else
+            continue
+        if target in columns:
+            both = ", ".join(c for c in names if _ALIASES.get(c, c) == target)
+            raise MemgruError(f"{name} has two columns for {target} ({both}); keep one")
+        keep.append(i)
+        columns.append(target)
+    df = df.iloc[:, keep].set_axis(columns, axis=1)
     missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
     if missing:
         raise MemgruError(f"{name} lacks the column(s) {', '.join(missing)}; a track needs "
@@ -777,6 +793,8 @@ def track_to_windows(reports: pd.DataFrame, *, stride: int = 8) -> tuple[np.ndar
     segments = resample_track(cleaned, step_s=STEP_S, max_gap_s=MAX_GAP_S, required=required)
     windows = []
     for seg in segments:
+        if len(seg) < WINDOW_POINTS:  # too short for a window (and for derivatives, at one point)
+            continue
         seg = derive_reported(seg) if derived else seg
         windows.append(cut_windows(seg, WINDOW_POINTS, stride))
     usable = sum(len(s) for s in segments)
