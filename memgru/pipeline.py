@@ -267,7 +267,8 @@ def prediction(task: str, model: nn.Module, user: UserInput, snr_db: float | Non
     """What `model` (float or programmed) says about a prepared user input.
 
     Classification: `label`, `probabilities` {label: p} averaged over the file's windows, `windows`,
-    `truth` (from the file name, or None). The label is the most probable one, or, with `threshold`
+    `window_probabilities` (one [p per label] list per window, in the file's order: which windows drove
+    the verdict), `truth` (from the file name, or None). The label is the most probable one, or, with `threshold`
     (two-class tasks only, e.g. an operating point of the trajectory card), the second label when its
     averaged probability exceeds `threshold` (then also `threshold` in the result). SOC: `soc` (the
     trace in %, one value per second) and
@@ -279,7 +280,8 @@ def prediction(task: str, model: nn.Module, user: UserInput, snr_db: float | Non
     labels = task_io(task).labels
     result: dict[str, Any] = {"input": user.info}
     if labels:
-        probs = torch.softmax(out, dim=-1).mean(dim=0)
+        per_window = torch.softmax(out, dim=-1)
+        probs = per_window.mean(dim=0)
         probabilities = {lab: float(p) for lab, p in zip(labels, probs, strict=True)}
         result["label"] = (labels[int(probs.argmax())] if threshold is None
                            else two_class_verdict(task, probabilities, threshold))
@@ -287,6 +289,7 @@ def prediction(task: str, model: nn.Module, user: UserInput, snr_db: float | Non
         if threshold is not None:
             result["threshold"] = threshold
         result["windows"] = len(x)
+        result["window_probabilities"] = [[round(float(p), 6) for p in row] for row in per_window]
         result["truth"] = user.truth
         return result
     flat = out.reshape(-1)

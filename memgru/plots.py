@@ -20,6 +20,7 @@ Example:
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -428,6 +429,35 @@ def probability_bars(table: pd.DataFrame, title: str = "class probabilities") ->
     fig.update_layout(title=title, xaxis_title="probability (%)", xaxis_range=[0, 100], barmode="group",
                       height=120 + 45 * len(table), margin={"t": 50, "b": 40, "l": 10, "r": 10})
     fig.update_yaxes(autorange="reversed")
+    return fig
+
+
+def window_scores_table(start_s: Sequence[float], scores: dict[str, Sequence[float]]) -> pd.DataFrame:
+    """Per-window scores of several models against the window start in minutes from the first window:
+    columns `window`, `start_min`, one per model (P(false) for the trajectory task)."""
+    start = np.asarray(start_s, dtype=float)
+    origin = start.min() if len(start) else 0.0
+    table = pd.DataFrame({"window": np.arange(len(start)), "start_min": (start - origin) / 60.0})
+    for model, values in scores.items():
+        if len(values) != len(start):
+            raise MemgruError(f"{model}: {len(values)} window scores for {len(start)} windows")
+        table[model] = np.asarray(values, dtype=float)
+    return table
+
+
+def window_scores_figure(table: pd.DataFrame, threshold: float, title: str = "P(false) per window") -> go.Figure:
+    """`window_scores_table` as one line per model (in %) over the window start, with the decision threshold
+    dashed: which stretches of a track drove its verdict."""
+    fig = go.Figure()
+    for model in table.columns[2:]:
+        fig.add_trace(go.Scatter(x=table["start_min"], y=100 * table[model], mode="lines+markers", name=model,
+                                 marker={"size": 4}, line={"color": RUN_COLORS.get(model)},
+                                 hovertemplate="%{x:.1f} min: %{y:.1f} %<extra>" + model + "</extra>"))
+    fig.add_hline(y=100 * threshold, line_dash="dash", line_color="#555555",
+                  annotation_text=f"threshold {100 * threshold:g} %", annotation_position="top left")
+    fig.update_layout(title=title, xaxis_title="window start (min from the first window)",
+                      yaxis_title="P(false) (%)", yaxis_range=[0, 100], height=300,
+                      margin={"t": 50, "b": 40, "l": 60, "r": 10})
     return fig
 
 

@@ -5,7 +5,15 @@ import streamlit as st
 
 from memgru.errors import MemgruError
 from memgru.pipeline import two_class_verdict
-from memgru.plots import altitude_figure, probability_bars, probability_table, track_figure, track_table
+from memgru.plots import (
+    altitude_figure,
+    probability_bars,
+    probability_table,
+    track_figure,
+    track_table,
+    window_scores_figure,
+    window_scores_table,
+)
 from memgru.tasks.trajectory import USER_COLUMNS
 from ui.cache import predictions, prefetch_neighbours, task_page
 from ui.figures import show_figure
@@ -63,6 +71,11 @@ show_figure(probability_bars(probs, f"verdict probabilities · {settings.label()
             f"trajectory_{item.name}_verdict", "tr_probs")
 
 info = user.info
+false_at = list(result["float"]["probabilities"]).index("false")  # the labels' order, as in the checkpoint
+scores = window_scores_table(info["window_start_s"], {model: [w[false_at] for w in res["window_probabilities"]]
+                                                       for model, res in result.items()})
+show_figure(window_scores_figure(scores, threshold, f"P(false) per 320-s window · {settings.label()}"), scores,
+            f"trajectory_{item.name}_windows", "tr_windows")
 if info["derived_fields"]:
     st.warning(f"{item.name} has no {', '.join(info['derived_fields'])}: derived from the positions, so the "
                "reported-vs-derived consistency features carry nothing and the verdict rests on the motion alone.")

@@ -85,6 +85,9 @@ def test_predict_file_float_and_crossbar(task_folder):
     result = predict_file("trajectory", SAMPLE, folder)
     assert result["label"] in ("true", "false") and result["windows"] >= 1
     assert sum(result["probabilities"].values()) == pytest.approx(1.0, abs=1e-5)
+    per_window = np.array(result["window_probabilities"])  # which windows drove the verdict: they average to it
+    assert per_window.shape == (result["windows"], 2) and len(result["input"]["window_start_s"]) == result["windows"]
+    np.testing.assert_allclose(per_window.mean(axis=0), list(result["probabilities"].values()), atol=1e-5)
     noisy = predict_file("trajectory", SAMPLE, folder, weight_bits=2, act_bits=4, sigma=0.2, seed=1)
     assert noisy["probabilities"] != result["probabilities"] and noisy["weight_bits"] == 2
 

@@ -280,3 +280,16 @@ def test_level_flight_altitude_is_shown_over_a_flight_level_not_its_reporting_st
     lo, hi = altitude_figure(climb).layout.yaxis.range
     assert lo <= 10000.0 and hi >= 20000.0 and hi - lo < 12000.0
     assert (track_figure(climb).data[0].marker.cmin, track_figure(climb).data[0].marker.cmax) == (10000.0, 20000.0)
+
+
+def test_window_scores_show_which_stretch_of_a_track_drove_its_verdict():
+    from memgru.plots import window_scores_figure, window_scores_table
+
+    table = window_scores_table([1000.0, 1080.0, 1160.0], {"float": [0.1, 0.8, 0.2], "crossbar": [0.2, 0.9, 0.1]})
+    assert table["start_min"].tolist() == pytest.approx([0.0, 80 / 60, 160 / 60])
+    fig = window_scores_figure(table, 0.3)
+    assert [d.name for d in fig.data] == ["float", "crossbar"]
+    assert list(fig.data[1].y) == pytest.approx([20.0, 90.0, 10.0])
+    assert fig.layout.shapes[0].y0 == pytest.approx(30.0) and tuple(fig.layout.yaxis.range) == (0, 100)
+    with pytest.raises(MemgruError, match="2 window scores for 3 windows"):
+        window_scores_table([0.0, 80.0, 160.0], {"float": [0.1, 0.2]})

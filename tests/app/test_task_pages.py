@@ -152,6 +152,11 @@ def test_trajectory_real_false_sample_gnss_interference(monkeypatch):
     assert "false · gnss interference (source 4baac6)" in options
     assert at.metric[2].value == "false track" and at.metric[0].value == "false track ✓"
     assert at.dataframe[0].value.loc[0, "windows judged"] == "22" and not at.error
+    windows = figure(at, "tr_windows")  # P(false) per window, float and crossbar, with the threshold line
+    assert [d["name"] for d in windows["data"]] == ["float", "crossbar"]
+    p_false = values(windows["data"][0]["y"])
+    assert len(p_false) == 22 and p_false.mean() == pytest.approx(60.3, abs=0.1)  # the verdict's 0.603
+    assert windows["layout"]["shapes"][0]["y0"] == 50.0
 
 
 def test_soc_upload_estimate_rmse_and_bad_file(soc_model):
