@@ -212,6 +212,21 @@ def cmd_predict(args: argparse.Namespace) -> dict[str, Any]:
                         args.snr_db, args.seed, chosen, args.gate_bits, args.threshold)
 
 
+def _print_false_windows(result: dict[str, Any]) -> None:
+    """For a real-vs-false verdict over several windows: how many windows pass the threshold and where the
+    most suspicious one starts (minutes from the first window), so a long track's verdict can be traced."""
+    labels, per_window = list(result["probabilities"]), result.get("window_probabilities") or []
+    if "false" not in labels or len(per_window) < 2:
+        return
+    scores = [w[labels.index("false")] for w in per_window]
+    threshold = result.get("threshold") or 0.5
+    worst = max(range(len(scores)), key=scores.__getitem__)
+    starts = result.get("input", {}).get("window_start_s") or []
+    where = f" (window starting {(starts[worst] - starts[0]) / 60:.1f} min in)" if len(starts) == len(scores) else ""
+    print(f"  windows with P(false) > {threshold:g}: {sum(v > threshold for v in scores)} of {len(scores)}; "
+          f"highest {scores[worst]:.3f}{where}")
+
+
 def _print_predict(result: dict[str, Any]) -> None:
     gate = f"/G{result['gate_bits']}" if result.get("gate_bits") else ""
     setting = f"W{result['weight_bits']}/A{result['act_bits']}{gate}, sigma {result['sigma']}, seed {result['seed']}"
@@ -221,6 +236,7 @@ def _print_predict(result: dict[str, Any]) -> None:
         print(f"{result['file']}: {result['label']} ({setting}; {result['windows']} windows{rule})")
         for label, p in top:
             print(f"  {label:<20}{p:6.3f}")
+        _print_false_windows(result)
     else:
         rmse = "no truth in the file" if result["rmse"] is None else f"RMSE {result['rmse']:.2f} %"
         print(f"{result['file']}: SOC {result['soc'][0]:.1f} % -> {result['soc'][-1]:.1f} % over "

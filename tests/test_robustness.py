@@ -227,6 +227,18 @@ def test_extra_track_columns_are_ignored(tmp_path, capsys):
     assert extra["probabilities"] == plain["probabilities"] and extra["windows"] == plain["windows"] == 4
 
 
+def test_predict_text_traces_a_verdict_to_its_windows(capsys):
+    """The plain output says how many windows pass the threshold and where the most suspicious one starts (the
+    real GNSS-interference sample: 13 of its 22 windows); the JSON carries every window's probabilities."""
+    gnss = REPO / "assets" / "trajectory" / "false_gnss_interference_4baac6.csv"
+    code, out, _ = cli(["predict", "--task", "trajectory", gnss], capsys)
+    assert code == 0 and "windows with P(false) > 0.5: 13 of 22; highest 1.000 (window starting 22.7 min in)" in out
+    code, out, _ = cli(["predict", "--task", "trajectory", gnss, "--threshold", "0.99"], capsys)
+    assert "windows with P(false) > 0.99: " in out and "; threshold 0.99)" in out
+    result = predict_json(["--task", "trajectory", gnss], capsys)
+    assert len(result["window_probabilities"]) == result["windows"] == 22
+
+
 def test_heading_next_to_track_is_not_taken_for_it(tmp_path, capsys):
     """`heading` is read as the track when it is the only course column; next to a `track` column it is the
     aircraft's heading (wind makes them differ), so it is ignored instead of doubling the column (the
