@@ -215,10 +215,11 @@ def cmd_predict(args: argparse.Namespace) -> dict[str, Any]:
 def _print_false_windows(result: dict[str, Any]) -> None:
     """For a real-vs-false verdict over several windows: how many windows pass the threshold and where the
     most suspicious one starts (minutes from the first window), so a long track's verdict can be traced."""
-    labels, per_window = list(result["probabilities"]), result.get("window_probabilities") or []
-    if "false" not in labels or len(per_window) < 2:
+    from memgru.pipeline import window_scores
+
+    if "false" not in result["probabilities"] or len(result.get("window_probabilities") or []) < 2:
         return
-    scores = [w[labels.index("false")] for w in per_window]
+    scores = window_scores(result, "false")
     threshold = result.get("threshold") or 0.5
     worst = max(range(len(scores)), key=scores.__getitem__)
     starts = result.get("input", {}).get("window_start_s") or []

@@ -82,9 +82,8 @@ def false_alarm_rows(model: nn.Module, data: SequenceSet) -> pd.DataFrame:
     per `flight` of its meta. Rows: level (all / category / flight), name, windows n, false_alarm_pct (windows
     called false), flights, flights_called_false_pct (flights whose mean P(false) over their windows passes
     0.5: the verdict `predict` gives a whole flight's file; 0 or 100 on a flight row)."""
-    logits = predict(model, data.x)
-    p_false = torch.softmax(logits, dim=-1)[:, 1].numpy()
-    meta = data.meta.assign(flagged=(logits.argmax(dim=-1).numpy() == 1) * 100.0, p_false=p_false)
+    p_false = false_scores(model, data)
+    meta = data.meta.assign(flagged=(p_false > 0.5) * 100.0, p_false=p_false)
     verdict = (meta.groupby("flight")["p_false"].mean() > 0.5) * 100.0
     meta["flight_called"] = meta["flight"].map(verdict)
     per_flight = meta.drop_duplicates("flight")
@@ -225,7 +224,7 @@ def run_experiment(
     (the rows' `n` column says how many were used). `gate_bits` gives the gate outputs their own
     precision (bits, sigma and snr experiments; see `QuantConfig.gate_bits`).
     """
-    if gate_bits is not None and name in ("families", "unusual", "operating", "incident"):
+    if gate_bits is not None and name in TABLE_EXPERIMENTS:
         raise MemgruError(f"--gate-bits applies to the bits, sigma and snr experiments, not {name}")
     acts = {"act_bits": act_bits, "act_percentile": task_spec(task).act_percentile,
             **({} if gate_bits is None else {"gate_bits": gate_bits})}

@@ -99,6 +99,11 @@ NOISE_ON = {
 """What the `noise_on` column of an SNR table means, for the card's heading."""
 
 
+def _chip_label(training: str, weight_bits: int) -> str:
+    """How the card names one of an experiment's four models: 'float-trained, 6-bit', 'noise-trained, float'."""
+    return f"{training}-trained, {'float' if weight_bits >= FLOAT_BITS else f'{weight_bits}-bit'}"
+
+
 def _ranges_note(percentile: float) -> str:
     """', activation ranges at the 99.99th percentile' for a percentile calibration, '' for min/max."""
     return "" if percentile >= 100 else f", activation ranges at the {percentile:g}th percentile"
@@ -147,7 +152,7 @@ def _sigma_table(rows: pd.DataFrame, value: str) -> str:
 def _families_table(rows: pd.DataFrame, value: str) -> str:
     table = rows[rows["magnitude_bin"] == "all"].pivot_table(
         index="family", columns=["training", "weight_bits"], values=value, aggfunc="mean")
-    table.columns = [f"{t}-trained, {'float' if b >= 32 else f'{b}-bit'}" for t, b in table.columns]
+    table.columns = [_chip_label(t, b) for t, b in table.columns]
     return (markdown_table(table) + "\n\nThe `real` row is 100 % minus the false-alarm rate on real tracks.\n\n"
             + _detectable_table(rows, value))
 
@@ -167,7 +172,7 @@ def _detectable_table(rows: pd.DataFrame, value: str) -> str:
         n_real, ok_real = r["n"].sum(), (r[value] * r["n"]).sum() / 100
         caught = (s[value] * s["n"]).sum() / 100
         overall = (every[value] * every["n"]).sum() / every["n"].sum()
-        lines.append(f"| {training}-trained, {'float' if bits >= 32 else f'{bits}-bit'} | {overall:.2f} | "
+        lines.append(f"| {_chip_label(training, bits)} | {overall:.2f} | "
                      f"{100 - 100 * ok_real / n_real:.2f} | {100 * caught / s['n'].sum():.2f} | "
                      f"{100 * (ok_real + caught) / (n_real + s['n'].sum()):.2f} |")
     return ("\n".join(lines) + "\n\nTest fake magnitudes are drawn uniformly from 0 to 1 and a fake of "
@@ -316,7 +321,7 @@ def _unusual_table(rows: pd.DataFrame, value: str) -> str:
     cats = rows[rows["level"] != "flight"]
     table = cats.pivot_table(index="name", columns=["training", "weight_bits"], values="false_alarm_pct",
                              aggfunc="mean", sort=False)
-    table.columns = [f"{t}-trained, {'float' if b >= 32 else f'{b}-bit'}" for t, b in table.columns]
+    table.columns = [_chip_label(t, b) for t, b in table.columns]
     sizes = cats.groupby("name", sort=False)["n"].first()
     table.insert(0, "windows", [int(sizes[name]) for name in table.index])
     text = (markdown_table(table) + "\n\nFalse-alarm rate (%) = real windows called false; every flight here is "
@@ -334,8 +339,7 @@ def _unusual_table(rows: pd.DataFrame, value: str) -> str:
 
 def _incident_table(rows: pd.DataFrame, value: str) -> str:
     """Per flight and stretch of the incident flights: windows called false and mean P(false), per model."""
-    rows = rows.assign(model=[f"{t}-trained, {'float' if b >= 32 else f'{b}-bit'}"
-                              for t, b in zip(rows["training"], rows["weight_bits"], strict=True)])
+    rows = rows.assign(model=[_chip_label(t, b) for t, b in zip(rows["training"], rows["weight_bits"], strict=True)])
     lines = ["| flight | stretch | kind | from – to (min) | windows | " + " | ".join(rows["model"].unique()) + " |",
              "|---|---|---|---|---|" + "---|" * rows["model"].nunique()]
     for (flight, stretch), group in rows.groupby(["flight", "stretch"], sort=True):
@@ -364,7 +368,7 @@ def _operating_table(rows: pd.DataFrame, value: str) -> str:
     for (training, bits), r in rows.groupby(["training", "weight_bits"], sort=False):
         for row in r.itertuples():
             rule = "argmax (0.5)" if str(row.target_val_fa_pct) == "argmax" else f"{row.target_val_fa_pct} % on val"
-            lines.append(f"| {training}-trained, {'float' if bits >= 32 else f'{bits}-bit'} | {rule} | "
+            lines.append(f"| {_chip_label(training, bits)} | {rule} | "
                          f"{row.threshold:.3f} | {row.val_fa_pct:.2f} | {row.test_fa_pct:.2f} | "
                          + (f"{row.track_fa_pct:.2f} | " if tracks else "")
                          + f"{row.caught_strong_pct:.2f} | {row.caught_pct:.2f} | {row.accuracy:.2f} | "

@@ -262,6 +262,12 @@ def two_class_verdict(task: str, probabilities: dict[str, float], threshold: flo
     return second if probabilities[second] > threshold else first
 
 
+def window_scores(result: dict[str, Any], label: str) -> list[float]:
+    """The probability of `label` in each window of a `prediction` result (e.g. P(false) of a track's windows)."""
+    at = list(result["probabilities"]).index(label)
+    return [window[at] for window in result["window_probabilities"]]
+
+
 def prediction(task: str, model: nn.Module, user: UserInput, snr_db: float | None = None, seed: int = 0,
                threshold: float | None = None) -> dict[str, Any]:
     """What `model` (float or programmed) says about a prepared user input.

@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from memgru.errors import MemgruError
-from memgru.pipeline import two_class_verdict
+from memgru.pipeline import two_class_verdict, window_scores
 from memgru.plots import (
     altitude_figure,
     probability_bars,
@@ -71,9 +71,8 @@ show_figure(probability_bars(probs, f"verdict probabilities · {settings.label()
             f"trajectory_{item.name}_verdict", "tr_probs")
 
 info = user.info
-false_at = list(result["float"]["probabilities"]).index("false")  # the labels' order, as in the checkpoint
-scores = window_scores_table(info["window_start_s"], {model: [w[false_at] for w in res["window_probabilities"]]
-                                                       for model, res in result.items()})
+scores = window_scores_table(info["window_start_s"],
+                             {model: window_scores(res, "false") for model, res in result.items()})
 show_figure(window_scores_figure(scores, threshold, f"P(false) per 320-s window · {settings.label()}"), scores,
             f"trajectory_{item.name}_windows", "tr_windows")
 if info["derived_fields"]:

@@ -74,6 +74,7 @@ from memgru.tasks.trajectory_tracks import (
     path_at_altitude,
     resample_track,
     to_enu,
+    true_runs,
     wrap_deg,
 )
 
@@ -380,8 +381,8 @@ def build_dataset(
         extra_df = [read_collection(archive, name) for name in extra_train]
         test_df = read_collection(archive, TEST_COLLECTION)
         frames = _unusual_frames(archive) if include_unusual or unusual_in_train else []
-        incident_dfs = [(name, read_collection(archive, name)) for name in INCIDENT_FLIGHTS
-                        if include_incident and f"{SAMPLES}{name}.json.gz" in archive.namelist()]
+        incident_dfs = [(name, df) for name in (INCIDENT_FLIGHTS if include_incident else ())
+                        if (df := _read_if_present(archive, name)) is not None]
     unusual_train, unusual_check = split_unusual(frames) if unusual_in_train else ([], frames)
     extra_df += [df for _, _, df in unusual_train]
     unusual = _unusual_windows(unusual_check) if include_unusual and unusual_check else None
@@ -534,11 +535,21 @@ def label_incident(reports: pd.DataFrame, *, min_held_s: float = MAX_GAP_S) -> n
     v = reports[["latitude", "longitude", "groundspeed", "track", "vertical_rate"]].to_numpy(float)
     same = np.concatenate([[False], np.all(v[1:] == v[:-1], axis=1)])
     t = reports["time_s"].to_numpy(float)
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], same.astype(np.int8), [0]])))
-    for a, b in zip(edges[::2], edges[1::2], strict=True):  # rows a-1 .. b-1 hold one report
+    for a, b in true_runs(same):  # rows a-1 .. b-1 hold one report
         if t[b - 1] - t[a - 1] > min_held_s:
             kind[a:b] = np.where(kind[a:b] == "interfered", "interfered", "held")
     return kind.astype(str)
+
+
+def _labelled_reports(reports: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    """A flight's reports with a position, in time order (fresh index), and their `label_incident` kinds."""
+    df = reports.dropna(subset=["latitude", "longitude"]).sort_values("time_s", kind="stable").reset_index(drop=True)
+    return df, label_incident(df)
+
+
+def _read_if_present(archive: zipfile.ZipFile, name: str) -> pd.DataFrame | None:
+    """`read_collection` of a sample file, or None when the wheel lacks it (test wheels hold only some)."""
+    return read_collection(archive, name) if f"{SAMPLES}{name}.json.gz" in archive.namelist() else None
 
 
 def incident_windows(reports: pd.DataFrame, name: str = INCIDENT_FLIGHT) -> tuple[np.ndarray, pd.DataFrame]:
@@ -550,8 +561,7 @@ def incident_windows(reports: pd.DataFrame, name: str = INCIDENT_FLIGHT) -> tupl
     `reported`), `stretch_start_s` / `stretch_end_s` (s from the flight's first report), `start_time_s`,
     `source`, `callsign`, `flight`, `family` (= kind), `magnitude` (0).
     """
-    df = reports.dropna(subset=["latitude", "longitude"]).sort_values("time_s", kind="stable").reset_index(drop=True)
-    kind = label_incident(df)
+    df, kind = _labelled_reports(reports)
     t = df["time_s"].to_numpy(float)
     cuts = np.flatnonzero(kind[1:] != kind[:-1]) + 1
     source = str(df["icao24"].iloc[0]) if "icao24" in df else ""
@@ -848,8 +858,7 @@ def build_samples(asset_dir: Path, *, cache_dir: Path, seed: int = 0, n_real: in
     rng = np.random.default_rng(seed)
     with zipfile.ZipFile(find_traffic_wheel(cache_dir)) as archive:
         df = read_collection(archive, TEST_COLLECTION)
-        incident = (read_collection(archive, INCIDENT_FLIGHT)
-                    if f"{SAMPLES}{INCIDENT_FLIGHT}.json.gz" in archive.namelist() else None)
+        incident = _read_if_present(archive, INCIDENT_FLIGHT)
     tracks, ids = [], []
     for icao, g in df.groupby("icao24", sort=True):
         cleaned = drop_filled_gaps(clean_track(g, min_altitude_ft=MIN_ALTITUDE_FT), max_gap_s=MAX_GAP_S)
@@ -891,12 +900,11 @@ def build_samples(asset_dir: Path, *, cache_dir: Path, seed: int = 0, n_real: in
 
 def incident_sample(reports: pd.DataFrame) -> np.ndarray:
     """The longest gap-free 10-s piece [P, 7] of a flight's longest `interfered` stretch (`label_incident`)."""
-    df = reports.dropna(subset=["latitude", "longitude"]).sort_values("time_s", kind="stable").reset_index(drop=True)
-    bad = np.concatenate([[0], (label_incident(df) == "interfered").astype(np.int8), [0]])
-    edges = np.flatnonzero(np.diff(bad))
-    if len(edges) == 0:
+    df, kind = _labelled_reports(reports)
+    runs = true_runs(kind == "interfered")
+    if not runs:
         raise MemgruError("the incident flight has no interfered stretch")
-    a, b = max(zip(edges[::2], edges[1::2], strict=True), key=lambda e: e[1] - e[0])
+    a, b = max(runs, key=lambda run: run[1] - run[0])
     cleaned = clean_track(df.iloc[a:b], min_altitude_ft=MIN_ALTITUDE_FT)
     segments = resample_track(cleaned, step_s=STEP_S, max_gap_s=MAX_GAP_S)
     if not segments:

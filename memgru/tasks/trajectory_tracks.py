@@ -134,6 +134,12 @@ def _despike(t: np.ndarray, v: np.ndarray, threshold: float, half_width_s: float
     return np.abs(v - med) <= threshold
 
 
+def true_runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """(start, stop) index pairs of the runs of True in a 1-D boolean mask, in order (mask[start:stop] all True)."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], np.asarray(mask).astype(np.int8), [0]])))
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
+
+
 def clean_track(frame: pd.DataFrame, *, min_altitude_ft: float) -> pd.DataFrame:
     """Drop unusable samples of one aircraft's raw reports, leaving NaN where a field is unusable.
 
@@ -205,8 +211,7 @@ def drop_filled_gaps(frame: pd.DataFrame, *, max_gap_s: float) -> pd.DataFrame:
     held = np.all(np.diff(v[:, 2:], axis=0) == 0, axis=-1)  # row k+1 repeats row k's velocity
     filled = same_step & held[1:] & held[:-1]  # row k+1 sits on the line of rows k..k+2, velocity frozen
     drop = np.zeros(len(rows), bool)
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], filled.astype(np.int8), [0]])))
-    for a, b in zip(edges[::2], edges[1::2], strict=True):  # filled[a:b] -> rows a .. b + 1 on one line
+    for a, b in true_runs(filled):  # filled[a:b] -> rows a .. b + 1 on one line
         if t[b + 1] - t[a] > max_gap_s:
             drop[a:b + 2] = True
     return frame.drop(index=frame.index[rows[drop]]) if drop.any() else frame
@@ -261,8 +266,7 @@ def resample_track(frame: pd.DataFrame, *, step_s: float, max_gap_s: float,
         out[:, i], ok = _interp_column(t, frame[col].to_numpy(float), grid, max_gap_s, circular=col == "track")
         if col in required:
             valid &= ok
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], valid.astype(np.int8), [0]])))
-    return [drop_stale_start(out[a:b]) for a, b in zip(edges[::2], edges[1::2], strict=True)]
+    return [drop_stale_start(out[a:b]) for a, b in true_runs(valid)]
 
 
 def drop_stale_start(segment: np.ndarray, *, max_error_kt: float = STALE_START_KT, max_points: int = 3) -> np.ndarray:
