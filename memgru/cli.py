@@ -209,7 +209,7 @@ def cmd_predict(args: argparse.Namespace) -> dict[str, Any]:
         raise MemgruError(f"--snr-db must be between -60 and 100 dB, got {args.snr_db}")
     chosen = None if args.preset == "ideal" and args.adc_bits is None else device_from_args(args)
     return predict_file(args.task, args.path, args.checkpoint, args.weight_bits, args.act_bits, args.sigma or 0.0,
-                        args.snr_db, args.seed, chosen, args.gate_bits, args.threshold)
+                        args.snr_db, args.seed, chosen, args.gate_bits, args.threshold, args.allow_missing)
 
 
 def _print_false_windows(result: dict[str, Any]) -> None:
@@ -238,6 +238,9 @@ def _print_predict(result: dict[str, Any]) -> None:
         for label, p in top:
             print(f"  {label:<20}{p:6.3f}")
         _print_false_windows(result)
+        missing = result.get("input", {}).get("missing_cells")
+        if missing:
+            print("  empty cells interpolated: " + ", ".join(f"{col} {n}" for col, n in missing.items()))
     else:
         rmse = "no truth in the file" if result["rmse"] is None else f"RMSE {result['rmse']:.2f} %"
         print(f"{result['file']}: SOC {result['soc'][0]:.1f} % -> {result['soc'][-1]:.1f} % over "
@@ -424,6 +427,9 @@ def _parser() -> _Parser:
     p.add_argument("--threshold", type=float, default=None,
                    help="two-class tasks (trajectory): call the file 'false' when its mean P(false) over the windows "
                         "exceeds this (default: the more probable label, i.e. 0.5); operating points: model card")
+    p.add_argument("--allow-missing", action="store_true",
+                   help="trajectory: accept empty cells (rows that carry only some fields, as ADS-B messages and "
+                        "OpenSky state vectors do) and interpolate each field from the rows that carry it")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(run=cmd_predict, show=_print_predict)
 

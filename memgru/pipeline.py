@@ -226,14 +226,18 @@ def predict_file(
     device: DeviceConfig | None = None,
     gate_bits: int | None = None,
     threshold: float | None = None,
+    allow_missing: bool = False,
 ) -> dict[str, Any]:
     """Predict on a user's file with the task's checkpoint at a hardware setting (the CLI's `predict`).
 
-    `threshold` (two-class tasks): see `prediction`."""
+    `threshold` (two-class tasks): see `prediction`. `allow_missing` (trajectory): accept empty cells and
+    interpolate them (`trajectory.read_track_file`); refused for tasks whose files have no cells."""
     check_threshold(task, threshold)
+    io = task_io(task)
+    io.check_options(allow_missing=allow_missing)  # before the checkpoint is loaded
     folder = Path(checkpoint) if checkpoint else task_spec(task).pretrained_dir
     model, config = load_checkpoint(folder, task=task)
-    user = task_io(task).read_input(Path(path), input_stats(config, folder))
+    user = io.read_file(Path(path), input_stats(config, folder), allow_missing=allow_missing)
     chip = deployed_model(model, folder, weight_bits, act_bits, sigma, seed, device, gate_bits)
     setting = {"weight_bits": weight_bits, "act_bits": act_bits, "sigma": sigma, "snr_db": snr_db, "seed": seed}
     if gate_bits is not None:

@@ -490,10 +490,12 @@ def altitude_range(altitude_ft: np.ndarray, min_span: float = ALTITUDE_MIN_SPAN_
 
 
 def track_table(reports: pd.DataFrame) -> pd.DataFrame:
-    """Reports (time_s, latitude, longitude, altitude, ...) with time from the start [s] and local km."""
-    east, north = local_track(reports["latitude"].to_numpy(), reports["longitude"].to_numpy())
-    t = reports["time_s"].to_numpy(float)
-    return reports.assign(t_s=t - t[0], east_km=east, north_km=north)
+    """Reports (time_s, latitude, longitude, altitude, ...) that carry a position, with time from the first
+    report [s] and km east/north of the first position."""
+    t0 = float(reports["time_s"].iloc[0])
+    placed = reports.dropna(subset=["latitude", "longitude"])
+    east, north = local_track(placed["latitude"].to_numpy(), placed["longitude"].to_numpy())
+    return placed.assign(t_s=placed["time_s"].to_numpy(float) - t0, east_km=east, north_km=north)
 
 
 def track_figure(table: pd.DataFrame, title: str = "track") -> go.Figure:

@@ -40,13 +40,20 @@ def sample_label(name: str) -> str:
 columns = "; ".join(f"`{c}` ({u})" for c, u in USER_COLUMNS.items())
 item = choose_input("trajectory", ["csv", "json"], "tr", format_sample=sample_label,
                     upload_help=f"One aircraft per file, CSV or JSON records. Columns: {columns}.")
+allow_missing = st.checkbox(
+    "Rows may leave fields empty", key="tr_allow_missing",
+    help="ADS-B sends position and velocity in separate messages, so OpenSky state vectors and message logs have "
+         "rows that carry only some fields. Ticked, empty cells are interpolated from the rows that carry the field "
+         "(over gaps up to 20 s, as for the training data); unticked, an empty cell is an error naming its row. "
+         "Same as `predict --allow-missing`.")
 if item is None:
     st.info("Upload a track (CSV or JSON) to verify it.")
     st.stop()
-user = read_or_stop("trajectory", item, config["extra"]["stats"])
+user = read_or_stop("trajectory", item, config["extra"]["stats"], allow_missing=allow_missing)
+key = f"{item.key}:allow_missing" if allow_missing else item.key  # what the cached predictions are of
 try:
     with st.spinner("Running the float and the crossbar model…"):
-        result = predictions(ckpt, item.key, user, settings)
+        result = predictions(ckpt, key, user, settings)
 except MemgruError as exc:
     st.error(f"This setting cannot be programmed: {exc}")
     st.stop()
@@ -81,10 +88,11 @@ if info["derived_fields"]:
 facts = {"reports": info["n_reports"], "duration (s)": round(info["duration_s"], 1),
          "reports dropped in cleaning": info["dropped_reports"], "gap-free segments": info["segments"],
          "windows judged": info["n_windows"], "icao24": info["icao24"] or "–", "callsign": info["callsign"] or "–",
-         "derived fields": ", ".join(info["derived_fields"]) or "none"}
+         "derived fields": ", ".join(info["derived_fields"]) or "none",
+         "empty cells interpolated": ", ".join(f"{c} {n}" for c, n in info.get("missing_cells", {}).items()) or "none"}
 st.dataframe(pd.DataFrame([facts]).astype(str), hide_index=True, key="tr_facts")
 
-table = track_table(track_reports(item))
+table = track_table(track_reports(item, allow_missing=allow_missing))
 left, right = st.columns(2)
 with left:
     show_figure(track_figure(table, f"track · {item.name} (km from the first report)"), table,
@@ -92,4 +100,4 @@ with left:
 with right:
     show_figure(altitude_figure(table, f"altitude · {item.name}"), table, f"trajectory_{item.name}_altitude",
                 "tr_alt")
-prefetch_neighbours(ckpt, item.key, user)  # last: the next slider step, computed while the user looks
+prefetch_neighbours(ckpt, key, user)  # last: the next slider step, computed while the user looks

@@ -261,6 +261,35 @@ def test_track_without_vertical_rate_and_a_lone_point_after_a_gap(tmp_path, caps
     assert out["windows"] == 4 and out["input"]["derived_fields"] == ["vertical_rate"] and out["input"]["segments"] == 2
 
 
+def as_messages(d: pd.DataFrame) -> pd.DataFrame:
+    """The track as ADS-B messages: each report split into a position row and, 1 s later, a velocity row."""
+    t = pd.to_datetime(d["timestamp"], utc=True)
+    position = d.assign(groundspeed=np.nan, track=np.nan, vertical_rate=np.nan)
+    velocity = d.assign(latitude=np.nan, longitude=np.nan, altitude=np.nan,
+                        timestamp=(t + pd.Timedelta(seconds=1)).dt.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    return pd.concat([position, velocity]).sort_values("timestamp", kind="stable")
+
+
+def test_rows_with_only_some_fields_need_allow_missing(tmp_path, capsys):
+    """A track in separate position and velocity rows is refused with a line saying how to read it;
+    `--allow-missing` interpolates each field from the rows that carry it (same verdict and windows as the
+    complete file) and the output counts the empty cells; the option is refused for a task without cells."""
+    path = track_file(as_messages)(tmp_path / "messages.csv")
+    assert_refused(["predict", "--task", "trajectory", path],
+                   "column latitude is empty or not a number in data row 2 (65 row(s) in all); if rows carry only "
+                   "some fields (ADS-B messages), allow missing values", capsys)
+    plain = predict_json(["--task", "trajectory", TRACK], capsys)
+    out = predict_json(["--task", "trajectory", path, "--allow-missing"], capsys)
+    assert out["label"] == plain["label"] and out["windows"] == plain["windows"] == 4
+    assert abs(out["probabilities"]["false"] - plain["probabilities"]["false"]) < 0.05
+    assert out["input"]["missing_cells"] == {c: 65 for c in ("latitude", "longitude", "altitude", "groundspeed",
+                                                             "track", "vertical_rate")}
+    code, text, _ = cli(["predict", "--task", "trajectory", path, "--allow-missing"], capsys)
+    assert code == 0 and "empty cells interpolated: latitude 65, longitude 65, altitude 65" in text
+    assert_refused(["predict", "--task", "soc", SOC_TRACE, "--allow-missing"],
+                   "allow_missing does not apply to soc files", capsys)
+
+
 # -------------------------------------------------------------------------------------------- SOC
 
 

@@ -67,16 +67,18 @@ def with_file(item: InputFile, read: Callable[[Path], T]) -> T:
 
 
 @st.cache_data(show_spinner="Reading the file…", max_entries=16)
-def _read_input(task: str, key: str, name: str, stats: dict[str, Any], _data: bytes) -> UserInput:
-    return with_file(InputFile(name, _data), lambda path: task_io(task).read_input(path, stats))
+def _read_input(task: str, key: str, name: str, stats: dict[str, Any], options: dict[str, Any],
+                _data: bytes) -> UserInput:
+    return with_file(InputFile(name, _data), lambda path: task_io(task).read_file(path, stats, **options))
 
 
-def read_input(task: str, item: InputFile, stats: dict[str, Any]) -> UserInput:
-    """The task reader's model-ready input for this file with the checkpoint's `stats`, cached per content.
+def read_input(task: str, item: InputFile, stats: dict[str, Any], **options: Any) -> UserInput:
+    """The task reader's model-ready input for this file with the checkpoint's `stats` and the reader's
+    `options` (`TaskIO.read_file`), cached per content and options.
 
     Bad files raise MemgruError (one line naming the problem).
     """
-    return _read_input(task, item.key, item.name, stats, _data=item.data)
+    return _read_input(task, item.key, item.name, stats, options, _data=item.data)
 
 
 @st.cache_data(show_spinner=False)
@@ -113,25 +115,26 @@ def choose_input(
     return None if recording is None else InputFile("recording.wav", recording.getvalue())
 
 
-def read_or_stop(task: str, item: InputFile, stats: dict[str, Any]) -> UserInput:
+def read_or_stop(task: str, item: InputFile, stats: dict[str, Any], **options: Any) -> UserInput:
     """`read_input`, or an error message naming the problem and the end of this run (the page stays usable)."""
     try:
-        return read_input(task, item, stats)
+        return read_input(task, item, stats, **options)
     except MemgruError as exc:
         st.error(f"Cannot use {item.name}: {exc}")
         st.stop()
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def _track_reports(key: str, name: str, _data: bytes) -> pd.DataFrame:
+def _track_reports(key: str, name: str, allow_missing: bool, _data: bytes) -> pd.DataFrame:
     from memgru.tasks.trajectory import read_track_file
 
-    return with_file(InputFile(name, _data), lambda path: read_track_file(path)[0])
+    return with_file(InputFile(name, _data), lambda path: read_track_file(path, allow_missing=allow_missing)[0])
 
 
-def track_reports(item: InputFile) -> pd.DataFrame:
-    """The validated reports of a track file (time_s, latitude, longitude, altitude, ...), cached per content."""
-    return _track_reports(item.key, item.name, _data=item.data)
+def track_reports(item: InputFile, *, allow_missing: bool = False) -> pd.DataFrame:
+    """The validated reports of a track file (time_s, latitude, longitude, altitude, ...; NaN in empty cells
+    with `allow_missing`), cached per content."""
+    return _track_reports(item.key, item.name, allow_missing, _data=item.data)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)

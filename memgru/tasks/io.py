@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from memgru.errors import MemgruError
 from memgru.tasks.common import SequenceSet
 from memgru.tasks.registry import data_root, task_spec
 
@@ -49,8 +50,9 @@ class TaskIO:
     """The task module: `build_dataset(out_dir, seed=..., **kw) -> dict`, `load_split(data_dir, split)`."""
     stats: Callable[[Path], dict]
     """stats(data_dir) -> JSON-able normalisation/feature settings stored in the checkpoint."""
-    read_input: Callable[[Path, dict], UserInput]
-    """read_input(path, stats) -> UserInput (validates the file; MemgruError on bad input)."""
+    read_input: Callable[..., UserInput]
+    """read_input(path, stats, **options) -> UserInput (validates the file; MemgruError on bad input); the
+    options it takes are `input_options`. Call it through `read_file`, which checks them."""
     labels: tuple[str, ...] | None
     """Class names (None for regression)."""
     test_sets: Callable[[Path], list[tuple[dict[str, Any], SequenceSet]]] | None = None
@@ -62,6 +64,18 @@ class TaskIO:
     def build(self, out_dir: str | Path, seed: int = 0, **kwargs: Any) -> dict:
         """Build the dataset deterministically into `out_dir`; returns its JSON summary."""
         return self.module.build_dataset(Path(out_dir), seed=seed, **kwargs)
+
+    def check_options(self, **options: Any) -> dict[str, Any]:
+        """The reader options that are set (truthy); MemgruError for one this task's reader does not take."""
+        chosen = {k: v for k, v in options.items() if v}
+        unknown = sorted(k for k in chosen if k not in self.input_options)
+        if unknown:
+            raise MemgruError(f"{', '.join(unknown)} does not apply to {self.name} files")
+        return chosen
+
+    def read_file(self, path: str | Path, stats: dict, **options: Any) -> UserInput:
+        """A user's file made model-ready (`read_input`) with the reader `options` (`check_options`)."""
+        return self.read_input(Path(path), stats, **self.check_options(**options))
 
     def load_split(self, data_dir: str | Path, split: str) -> SequenceSet:
         """One built split ('train', 'val', 'test') as a SequenceSet."""
@@ -82,6 +96,8 @@ class TaskIO:
 
         return perturb_split, "features"
 
+    input_options: tuple[str, ...] = ()
+    """Keyword options `read_input` takes (trajectory: `allow_missing`)."""
     dataset: str = ""
     """Folder name of the default built dataset under `<repo>/data/` (default: the task name)."""
 
@@ -93,8 +109,8 @@ class TaskIO:
 def _trajectory() -> TaskIO:
     mod = importlib.import_module("memgru.tasks.trajectory")
 
-    def read(path: Path, stats: dict) -> UserInput:
-        x, info = mod.read_user_track(Path(path), stats["feature_stats"])
+    def read(path: Path, stats: dict, allow_missing: bool = False) -> UserInput:
+        x, info = mod.read_user_track(Path(path), stats["feature_stats"], allow_missing=allow_missing)
         return UserInput(x=x, info=info)
 
     return TaskIO(
@@ -103,6 +119,7 @@ def _trajectory() -> TaskIO:
         stats=lambda d: {"feature_stats": mod.load_feature_stats(Path(d))},
         read_input=read,
         labels=TRAJECTORY_LABELS,
+        input_options=("allow_missing",),
     )
 
 

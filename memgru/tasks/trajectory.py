@@ -702,25 +702,28 @@ def _looks_like_metres(df: pd.DataFrame) -> bool:
        only jets in cruise fly, at a median "altitude" of 6,000-14,000 means metres (jets cruise at
        9,000-12,500 m, i.e. FL300-FL410).
     """
-    t = df["time_s"].to_numpy(float)
-    alt = df["altitude"].to_numpy(float)
-    if "vertical_rate" in df and np.ptp(alt) >= 1000.0:
-        vr = df["vertical_rate"].to_numpy(float)
+    both = df.dropna(subset=["altitude", "vertical_rate"]) if "vertical_rate" in df else df.iloc[:0]
+    t, alt = both["time_s"].to_numpy(float), both["altitude"].to_numpy(float)
+    if len(both) >= 2 and np.ptp(alt) >= 1000.0:
+        vr = both["vertical_rate"].to_numpy(float)
         climbed = np.concatenate([[0.0], np.cumsum(0.5 * (vr[1:] + vr[:-1]) * np.diff(t) / 60.0)])
         if np.ptp(climbed) >= 1000.0:
             ratio = np.polyfit(climbed, alt - alt[0], 1)[0]
             return bool(0.2 <= ratio <= 0.45)
     if "groundspeed" in df:
-        gs = float(np.median(df["groundspeed"]))
+        gs = float(np.nanmedian(df["groundspeed"]))
     else:
-        pts = np.zeros((len(df), len(POINT_COLUMNS)))
-        pts[:, T], pts[:, LAT], pts[:, LON] = t, df["latitude"], df["longitude"]
+        placed = df.dropna(subset=["latitude", "longitude"])
+        if len(placed) < 2:
+            return False
+        pts = np.zeros((len(placed), len(POINT_COLUMNS)))
+        pts[:, T], pts[:, LAT], pts[:, LON] = placed["time_s"], placed["latitude"], placed["longitude"]
         enu = to_enu(pts)
-        gs = float(np.median(np.hypot(*np.diff(enu, axis=0).T) / np.diff(t) / KT))
-    return bool(gs > 350.0 and 6000.0 <= float(np.median(alt)) <= 14000.0)
+        gs = float(np.median(np.hypot(*np.diff(enu, axis=0).T) / np.diff(pts[:, T]) / KT))
+    return bool(gs > 350.0 and 6000.0 <= float(np.nanmedian(df["altitude"])) <= 14000.0)
 
 
-def read_track_file(path: Path) -> tuple[pd.DataFrame, dict]:
+def read_track_file(path: Path, *, allow_missing: bool = False) -> tuple[pd.DataFrame, dict]:
     """Read and validate one user track file; return its reports (POINT_COLUMNS, `time_s` in s) and info.
 
     Accepts CSV and JSON (records as in the `traffic` sample files, optionally .gz) with the
@@ -731,6 +734,12 @@ def read_track_file(path: Path) -> tuple[pd.DataFrame, dict]:
     (`_looks_like_metres`), and several aircraft in one file.
     Optional columns that are absent (or entirely empty) are listed in `info["derived_fields"]`;
     they are later derived from the positions.
+
+    With `allow_missing`, empty cells are accepted (ADS-B sends position and velocity in separate
+    messages, so OpenSky state vectors and the `traffic` samples have rows that carry only some
+    fields): they stay NaN, and resampling interpolates each field from the rows that carry it, over
+    gaps of at most `MAX_GAP_S`, as for the training data. Text that is not a number is still refused,
+    and so is a field with no value at all. `info["missing_cells"]` counts the empty cells per field.
     """
     path = Path(path)
     df = _parse_table(_read_text(path), path.name)
@@ -748,13 +757,22 @@ def read_track_file(path: Path) -> tuple[pd.DataFrame, dict]:
         raise MemgruError(f"{name}: timestamp {t[row]:g} in data row {row + 1} is not a usable time; give seconds "
                           f"(within ±{MAX_TIME_S:g}) or ISO 8601 date-times")
     present = [c for c in OPTIONAL_COLUMNS if c in df and df[c].notna().any()]
+    missing_cells = {}
     for col in (*REQUIRED_COLUMNS[1:], *present):
         values = pd.to_numeric(df[col], errors="coerce")
-        bad = values.isna().to_numpy()
+        empty = df[col].isna().to_numpy()
+        bad = values.isna().to_numpy() & ~(empty if allow_missing else False)
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
+            hint = "" if allow_missing or (bad & ~empty).any() else \
+                ("; if rows carry only some fields (ADS-B messages), allow missing values to interpolate them "
+                 "(predict --allow-missing; dashboard: tick 'Rows may leave fields empty')")
             raise MemgruError(f"{name}: column {col} is empty or not a number in data row {row + 1} "
-                              f"({int(bad.sum())} row(s) in all)")
+                              f"({int(bad.sum())} row(s) in all){hint}")
+        if empty.all():
+            raise MemgruError(f"{name}: column {col} has no value at all")
+        if empty.any():
+            missing_cells[col] = int(empty.sum())
         out[col] = values.to_numpy(float)
     dt = np.diff(t)
     if (dt <= 0).any():
@@ -781,7 +799,7 @@ def read_track_file(path: Path) -> tuple[pd.DataFrame, dict]:
         raise MemgruError(f"{name}: altitude looks like metres (it matches the vertical rate or cruise "
                           f"speed only in metres); give barometric altitude in feet")
     info = {"file": name, "n_reports": len(out), "duration_s": float(out["time_s"].iloc[-1] - out["time_s"].iloc[0]),
-            "derived_fields": [c for c in OPTIONAL_COLUMNS if c not in present],
+            "derived_fields": [c for c in OPTIONAL_COLUMNS if c not in present], "missing_cells": missing_cells,
             "icao24": str(df["icao24"].iloc[0]) if "icao24" in df else None,
             "callsign": str(df["callsign"].iloc[0]) if "callsign" in df else None}
     return out, info
@@ -819,16 +837,18 @@ def track_to_windows(reports: pd.DataFrame, *, stride: int = 8) -> tuple[np.ndar
     return w, info
 
 
-def read_user_track(path: Path, stats: dict, *, stride: int = 8) -> tuple[np.ndarray, dict]:
+def read_user_track(path: Path, stats: dict, *, stride: int = 8,
+                    allow_missing: bool = False) -> tuple[np.ndarray, dict]:
     """Model-ready windows float32 [W, 32, 13] of a user track file, and what to report about it.
 
-    `stats` are the training feature statistics (`feature_stats.json`, stored with the model).
+    `stats` are the training feature statistics (`feature_stats.json`, stored with the model);
+    `allow_missing` goes to `read_track_file` (empty cells interpolated, counted in `missing_cells`).
     The info dict holds the file name, report count, duration (s), `derived_fields` (reported
     fields absent from the file and derived from positions: then the reported-vs-derived
     consistency features say nothing and a verdict rests on the motion alone), icao24/callsign
     when given, segment and window counts and each window's start time (s).
     """
-    reports, info = read_track_file(path)
+    reports, info = read_track_file(path, allow_missing=allow_missing)
     windows, winfo = track_to_windows(reports, stride=stride)
     return featurize(windows, stats), info | winfo
 

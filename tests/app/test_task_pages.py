@@ -252,6 +252,26 @@ def test_audio_rerender_time_after_a_slider_move(audio_model, wav: bytes):
     assert not at.exception and cached < 1.0, cached
 
 
+def test_trajectory_upload_of_adsb_messages_needs_the_missing_values_box(trajectory_model: Path):
+    """Position and velocity in separate rows: refused with the hint while the box is unticked; ticked, the
+    track is judged, the facts count the interpolated cells and the track chart shows the 65 positions."""
+    frame = pd.read_csv(APP_ROOT / "assets" / "trajectory" / "real_1_44aac1.csv")
+    t = pd.to_datetime(frame["timestamp"], utc=True)
+    messages = pd.concat([
+        frame.assign(groundspeed=np.nan, track=np.nan, vertical_rate=np.nan),
+        frame.assign(latitude=np.nan, longitude=np.nan, altitude=np.nan,
+                     timestamp=(t + pd.Timedelta(seconds=1)).dt.strftime("%Y-%m-%dT%H:%M:%SZ")),
+    ]).sort_values("timestamp", kind="stable")
+    at = run(TRAJECTORY, tr_source=UPLOAD)
+    upload(at, "messages.csv", messages.to_csv(index=False).encode(), "text/csv")
+    assert len(at.error) == 1 and "Rows may leave fields empty" in at.error[0].value and not at.metric
+    at.checkbox(key="tr_allow_missing").check().run()
+    assert not at.exception and not at.error, errors(at)
+    assert len(at.metric) == 3 and at.dataframe[0].value.loc[0, "windows judged"] == "4"
+    assert at.dataframe[0].value.loc[0, "empty cells interpolated"].startswith("latitude 65, longitude 65")
+    assert len(values(figure(at, "tr_track")["data"][0]["x"])) == 65
+
+
 def test_local_track_and_waveform_envelope():
     from memgru.plots import local_track, waveform_figure
 

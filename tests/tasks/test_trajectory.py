@@ -555,6 +555,53 @@ def test_user_json_records_like_the_sample_files(tmp_path, stats):
     np.testing.assert_array_equal(tr.read_user_track(gz, stats)[0], x)
 
 
+def interleaved_csv(path: Path, pts: np.ndarray) -> Path:
+    """The track as ADS-B messages: even rows carry the position and altitude, odd rows the velocity."""
+    df = to_frame(pts, "abc123").drop(columns=["icao24", "callsign"])
+    df["timestamp"] = pts[:, T]
+    odd = np.arange(len(df)) % 2 == 1
+    df.loc[odd, ["latitude", "longitude", "altitude"]] = np.nan
+    df.loc[~odd, ["groundspeed", "track", "vertical_rate"]] = np.nan
+    df.to_csv(path, index=False)
+    return path
+
+
+def test_rows_with_only_some_fields_are_refused_unless_missing_values_are_allowed(tmp_path, stats):
+    """Message-level ADS-B (position and velocity in separate rows): strict reading names the first empty
+    cell and says how to read such a file; with `allow_missing` each field is interpolated from the rows
+    that carry it, giving the features of the complete 1-s track (to interpolation error), and the empty
+    cells are counted."""
+    pts = synth_track(400, dt=1.0, turn_deg_s=0.2, vr_fpm=800)
+    path = interleaved_csv(tmp_path / "messages.csv", pts)
+    with pytest.raises(MemgruError, match=r"column latitude is empty or not a number in data row 2 \(200 row\(s\) in "
+                                          r"all\); if rows carry only some fields .*--allow-missing"):
+        tr.read_user_track(path, stats)
+    x, info = tr.read_user_track(path, stats, allow_missing=True)
+    full, _ = tr.read_user_track(write_csv(tmp_path / "full.csv", pts), stats)
+    assert x.shape == full.shape
+    raw, raw_full = (v * np.asarray(stats["std"]) + np.asarray(stats["mean"]) for v in (x, full))
+    names = list(tr.FEATURE_NAMES)
+    for name, tol in (("speed_change_derived_kt", 0.5), ("groundspeed_residual_kt", 0.5),
+                      ("turn_rate_reported_deg_s", 0.01), ("vertical_rate_reported_ft_min", 1.0),
+                      ("altitude_from_start_ft", 10.0), ("drift_cross_m", 50.0)):
+        np.testing.assert_allclose(raw[..., names.index(name)], raw_full[..., names.index(name)], atol=tol,
+                                   err_msg=name)
+    assert info["missing_cells"] == {c: 200 for c in ("latitude", "longitude", "altitude", "groundspeed", "track",
+                                                      "vertical_rate")}
+    assert tr.read_track_file(write_csv(tmp_path / "f.csv", pts), allow_missing=True)[1]["missing_cells"] == {}
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (lambda d: d.assign(altitude=d["altitude"].astype(object).where(d.index != 4, "FL350")),
+     "column altitude is empty or not a number in data row 5"),
+    (lambda d: d.assign(latitude=np.nan), "column latitude has no value at all"),
+    (lambda d: d.assign(latitude=d["latitude"].where(d.index != 3, 200.0)), "impossible latitude 200"),
+])
+def test_missing_values_allowed_still_refuse_text_empty_fields_and_bad_values(tmp_path, stats, edit, message):
+    with pytest.raises(MemgruError, match=message):
+        tr.read_user_track(bad_csv(tmp_path, edit), stats, allow_missing=True)
+
+
 def bad_csv(tmp_path: Path, edit) -> Path:
     pts = synth_track(60)
     df = to_frame(pts, "abc123").drop(columns=["icao24", "callsign"])
