@@ -162,6 +162,21 @@ def _bits_list(text: str) -> list[int]:
     return values
 
 
+def _percentile(text: str) -> float:
+    values = _percentile_list(text)
+    if len(values) != 1:
+        raise argparse.ArgumentTypeError(f"expected one percentile in (50, 100], got {text!r}")
+    return values[0]
+
+
+def _percentile_list(text: str) -> list[float]:
+    values = _float_list(text)
+    if not values or not all(50.0 < v <= 100.0 for v in values):
+        raise argparse.ArgumentTypeError(f"expected comma-separated percentiles in (50, 100] such as 99.99,99.9, "
+                                         f"got {text!r}")
+    return values
+
+
 def _sigma_list(text: str) -> list[float]:
     values = [_fraction(str(v)) for v in _float_list(text)]
     if not values:
@@ -216,6 +231,7 @@ def _print_false_windows(result: dict[str, Any]) -> None:
     """For a real-vs-false verdict over several windows: how many windows pass the threshold and where the
     most suspicious one starts (minutes from the first window), so a long track's verdict can be traced."""
     from memgru.pipeline import window_scores
+    from memgru.tasks.trajectory_tracks import true_runs
 
     if "false" not in result["probabilities"] or len(result.get("window_probabilities") or []) < 2:
         return
@@ -226,6 +242,11 @@ def _print_false_windows(result: dict[str, Any]) -> None:
     where = f" (window starting {(starts[worst] - starts[0]) / 60:.1f} min in)" if len(starts) == len(scores) else ""
     print(f"  windows with P(false) > {threshold:g}: {sum(v > threshold for v in scores)} of {len(scores)}; "
           f"highest {scores[worst]:.3f}{where}")
+    runs = true_runs(np.asarray(scores) > threshold)
+    if runs and len(starts) == len(scores):
+        a, b = max(runs, key=lambda r: r[1] - r[0])
+        print(f"  longest run of such windows: {b - a} in a row, starting {(starts[a] - starts[0]) / 60:.1f} to "
+              f"{(starts[b - 1] - starts[0]) / 60:.1f} min in")
 
 
 def _print_predict(result: dict[str, Any]) -> None:
@@ -254,10 +275,7 @@ def cmd_evaluate(args: argparse.Namespace) -> dict[str, Any]:
     from memgru.pipeline import evaluate_sets, load_calibration
     from memgru.tasks.io import task_io
 
-    if args.act_percentile is None:
-        args.act_percentile = task_spec(args.task).act_percentile
-    if not 50.0 < args.act_percentile <= 100.0:
-        raise MemgruError(f"--act-percentile must be in (50, 100], got {args.act_percentile}")
+    percentiles = args.act_percentile or [task_spec(args.task).act_percentile]
     if args.out and Path(args.out).is_dir():
         raise MemgruError(f"--out {args.out} is a folder; give a CSV file name")
     if args.out:
@@ -270,9 +288,14 @@ def cmd_evaluate(args: argparse.Namespace) -> dict[str, Any]:
     device = device_from_args(args)
     snrs = [None] if not args.snr_db else [None, *args.snr_db]
     perturb, noise_on = io.input_noise(data_dir)
-    rows = evaluate_sets(model, sets, load_calibration(folder), bits=args.bits, sigmas=args.sigma_list, snrs=snrs,
-                         seeds=range(args.seed, args.seed + args.seeds), act_bits=args.act_bits, device=device,
-                         act_percentile=args.act_percentile, gate_bits=args.gate_bits, perturb=perturb)
+    tables = []
+    for percentile in percentiles:
+        rows = evaluate_sets(model, sets, load_calibration(folder), bits=args.bits, sigmas=args.sigma_list, snrs=snrs,
+                             seeds=range(args.seed, args.seed + args.seeds), act_bits=args.act_bits, device=device,
+                             act_percentile=percentile, gate_bits=args.gate_bits, perturb=perturb)
+        # a sweep over calibrations names each row's (min/max included); one calibration keeps the usual columns
+        tables.append(rows.assign(act_percentile=percentile) if len(percentiles) > 1 else rows)
+    rows = pd.concat(tables, ignore_index=True)
     if args.snr_db:
         rows = rows.assign(noise_on=noise_on)
     rows = rows.drop(columns="seconds")  # wall time: the same command must give the same output
@@ -297,7 +320,8 @@ def cmd_experiment(args: argparse.Namespace) -> dict[str, Any]:
     output_folder(out.resolve().parent)
     folder = Path(args.checkpoint) if args.checkpoint else task_spec(args.task).pretrained_dir
     kwargs: dict[str, Any] = {"seeds": args.seeds, "qat_epochs": args.qat_epochs, "limit": args.limit,
-                              "act_bits": args.act_bits, "gate_bits": args.gate_bits}
+                              "act_bits": args.act_bits, "gate_bits": args.gate_bits,
+                              "act_percentile": args.act_percentile}
     for key in ("bits", "sigmas", "snrs"):
         if getattr(args, key) is not None:
             kwargs[key] = getattr(args, key)
@@ -451,9 +475,10 @@ def _parser() -> _Parser:
     p.add_argument("--adc-bits", type=_bits, default=None, help="ADC bits (overrides the preset)")
     p.add_argument("--seed", type=_seed, default=0, help="first device seed")
     p.add_argument("--seeds", type=_positive_int, default=1, help="device seeds per setting")
-    p.add_argument("--act-percentile", type=float, default=None,
+    p.add_argument("--act-percentile", type=_percentile_list, default=None,
                    help="calibrate activation ranges on [100-p, p] percentiles (100 = min/max; default: the "
-                        "task's, 99.99 for trajectory, 100 for audio and soc)")
+                        "task's, 99.99 for trajectory, 100 for audio and soc); a comma-separated list evaluates each "
+                        "(rows carry act_percentile)")
     p.add_argument("--out", help="also write the rows as CSV")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(run=cmd_evaluate, show=_print_evaluate, sigma=None)
@@ -474,6 +499,8 @@ def _parser() -> _Parser:
     p.add_argument("--act-bits", type=_bits, default=8,
                    help="activation bits of the quantized models (2..16, 32 = float)")
     _add_gate_bits(p, " (bits, sigma, snr)")
+    p.add_argument("--act-percentile", type=_percentile, default=None,
+                   help="activation range calibration of the quantized models, as for evaluate (default: the task's)")
     p.add_argument("--qat-epochs", type=int, default=2, help="QAT fine-tuning epochs per precision")
     p.add_argument("--limit", type=_positive_int, default=None,
                    help="evaluate at most this many sequences per set (seeded)")

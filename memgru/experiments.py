@@ -64,6 +64,32 @@ OPERATING_FA_PCT = (0.5, 1.0, 2.0, 5.0)
 """Validation false-alarm rates (%) at which the `operating` experiment sets its detection thresholds."""
 
 
+CALIBRATION_MIN_BITS = 4
+"""Weight bits from which a validation sweep of activation calibrations is averaged (`choose_act_percentile`):
+at 2-3 bits the weights, not the activation ranges, decide the accuracy."""
+
+
+def choose_act_percentile(rows: pd.DataFrame, default: float, value: str = "accuracy", *,
+                          min_bits: int = CALIBRATION_MIN_BITS) -> tuple[float, pd.DataFrame]:
+    """The activation range calibration (percentile) a validation sweep supports, and the table it is read from.
+
+    `rows` are `evaluate --split val --act-percentile P1,P2,...` rows (columns `act_percentile`, `weight_bits`,
+    `value` (higher is better), `n`). Each percentile's score is its mean `value` over the quantized weight bits
+    from `min_bits` up. Percentiles within one validation sequence (100 / n points) of the best score count as
+    tied with it; the task's `default` stays when it is among them (the validation set cannot tell them apart),
+    else the widest tied range (the highest percentile) is taken: a narrower range clips more, so it has to earn
+    its place. Returns (percentile, table of percentile, mean, chosen).
+    """
+    quantized = rows[(rows["weight_bits"] >= min_bits) & (rows["weight_bits"] < FLOAT_BITS)]
+    if quantized.empty:
+        raise MemgruError(f"no quantized rows with {min_bits}+ weight bits to choose an activation calibration from")
+    means = quantized.groupby("act_percentile")[value].mean().sort_index(ascending=False)
+    tied = means.index[means >= means.max() - 100.0 / float(quantized["n"].max())]
+    chosen = float(default) if float(default) in tied else float(tied[0])  # sorted widest first
+    table = pd.DataFrame({"act_percentile": means.index, "mean": means.to_numpy(), "chosen": means.index == chosen})
+    return chosen, table
+
+
 def family_rows(model: nn.Module, data: SequenceSet) -> pd.DataFrame:
     """Accuracy per `family` (and magnitude bin) of a classifier; for the real family this is
     100 % minus the false-alarm rate. Needs `family` and `magnitude` columns in `data.meta`."""
@@ -189,17 +215,18 @@ def qat_finetune(
     return trained
 
 
-def _four_chips(task: str, folder: Path, float_model: nn.Module, act_bits: int
+def _four_chips(task: str, folder: Path, float_model: nn.Module, act_bits: int, act_percentile: float
                 ) -> list[tuple[dict[str, object], nn.Module]]:
     """The float- and noise-trained models of a task folder at float and at 6-bit weights (ideal device,
-    calibrated on the float model's calibration set): [({training, weight_bits, act_bits}, model)]."""
+    calibrated on the float model's calibration set at `act_percentile`): [({training, weight_bits, act_bits},
+    model)]."""
     noise_model, _ = load_checkpoint(folder, task=task)
     chips = []
     for training, model in (("float", float_model), ("noise", noise_model)):
         for bits in (FLOAT_BITS, 6):
             act = FLOAT_BITS if bits >= FLOAT_BITS else act_bits
             chips.append(({"training": training, "weight_bits": bits, "act_bits": act},
-                          deployed_model(model, folder / "float", bits, act, 0.0, 0)))
+                          deployed_model(model, folder / "float", bits, act, 0.0, 0, act_percentile=act_percentile)))
     return chips
 
 
@@ -217,16 +244,19 @@ def run_experiment(
     progress: Callable[[str], None] | None = None,
     limit: int | None = None,
     gate_bits: int | None = None,
+    act_percentile: float | None = None,
 ) -> pd.DataFrame:
     """Run experiment `name` on the task folder `folder` (deployed model + `float/`); returns the rows.
 
     `limit` evaluates a seeded random subset of at most that many sequences per evaluation set
     (the rows' `n` column says how many were used). `gate_bits` gives the gate outputs their own
-    precision (bits, sigma and snr experiments; see `QuantConfig.gate_bits`).
+    precision (bits, sigma and snr experiments; see `QuantConfig.gate_bits`). `act_percentile`: activation
+    range calibration of every quantized model (default the task's `TaskSpec.act_percentile`).
     """
     if gate_bits is not None and name in TABLE_EXPERIMENTS:
         raise MemgruError(f"--gate-bits applies to the bits, sigma and snr experiments, not {name}")
-    acts = {"act_bits": act_bits, "act_percentile": task_spec(task).act_percentile,
+    percentile = task_spec(task).act_percentile if act_percentile is None else act_percentile
+    acts = {"act_bits": act_bits, "act_percentile": percentile,
             **({} if gate_bits is None else {"gate_bits": gate_bits})}
     io = task_io(task)
     data_dir = io.data_dir(data_dir)
@@ -235,6 +265,10 @@ def run_experiment(
     float_model, float_cfg = load_checkpoint(folder / "float", task=task)
     calibration = load_calibration(folder / "float")
     start = time.perf_counter()
+
+    def four_chips() -> list[tuple[dict[str, object], nn.Module]]:
+        return _four_chips(task, folder, float_model, act_bits, percentile)
+
     if name == "bits":
         ptq = evaluate_sets(float_model, sets, calibration, bits=bits, **acts).assign(method="ptq")
         say(f"PTQ done in {time.perf_counter() - start:.0f} s")
@@ -261,26 +295,26 @@ def run_experiment(
                              snrs=[None, *snrs], perturb=perturb).assign(noise_on=noise_on)
     elif name == "families":
         rows = pd.concat([family_rows(chip, data).assign(**setting)
-                          for setting, chip in _four_chips(task, folder, float_model, act_bits) for _, data in sets],
+                          for setting, chip in four_chips() for _, data in sets],
                          ignore_index=True)
     elif name == "unusual":
         unusual = io.load_split(data_dir, "unusual")
         rows = pd.concat([false_alarm_rows(chip, unusual).assign(**setting)
-                          for setting, chip in _four_chips(task, folder, float_model, act_bits)], ignore_index=True)
+                          for setting, chip in four_chips()], ignore_index=True)
     elif name == "incident":
         if not (data_dir / "incident.npz").is_file():
             raise MemgruError(f"no incident split in {data_dir}: the incident experiment needs trajectory data "
                               "built by this version (python -m memgru data trajectory)")
         incident = io.load_split(data_dir, "incident")
         rows = pd.concat([incident_rows(chip, incident).assign(**setting)
-                          for setting, chip in _four_chips(task, folder, float_model, act_bits)], ignore_index=True)
+                          for setting, chip in four_chips()], ignore_index=True)
     elif name == "operating":
         if any("magnitude" not in data.meta for _, data in sets):
             raise MemgruError(f"the operating experiment needs real and false windows with magnitudes; {task} has none")
         val = io.load_split(data_dir, "val")
         unusual = io.load_split(data_dir, "unusual") if (data_dir / "unusual.npz").is_file() else None
         tables = []
-        for setting, chip in _four_chips(task, folder, float_model, act_bits):
+        for setting, chip in four_chips():
             val_scores = false_scores(chip, val)[val.y == 0]
             unusual_scores = None if unusual is None else false_scores(chip, unusual)
             tables += [operating_rows(val_scores, false_scores(chip, data), data.y == 1,

@@ -14,7 +14,7 @@ import pandas as pd
 from memgru.checkpoint import read_config
 from memgru.config import FLOAT_BITS
 from memgru.evaluate import summarise
-from memgru.experiments import DETECTABLE_MAGNITUDE
+from memgru.experiments import CALIBRATION_MIN_BITS, DETECTABLE_MAGNITUDE, choose_act_percentile
 from memgru.tasks.registry import DEFAULT_TRAIN, baselines_root, results_root, task_spec
 from memgru.tasks.trajectory import TRAIN_COPIES, TRAIN_MAGNITUDE_RANGE
 
@@ -200,15 +200,63 @@ def _noise_selection_section(task: str, value: str, unit: str) -> list[str]:
             "the test split was evaluated).", "", markdown_table(table)]
 
 
+CALIBRATION_MODELS = {"float": "GRU, float-trained", "noise": "GRU, deployed (noise-trained)",
+                      "dcnn": "Dilated CNN baseline"}
+"""`results/<task>_act_percentile_<key>.csv` -> the model its validation calibration sweep is of."""
+
+
+def _calibration_section(task: str, value: str, unit: str) -> list[str]:
+    """Activation range calibration chosen on validation (`experiments.choose_act_percentile`), one row per model
+    with a sweep `results/<task>_act_percentile_<key>.csv` (`CALIBRATION_MODELS`)."""
+    rows, commands = [], []
+    default = task_spec(task).act_percentile
+    checkpoints = {"float": f"pretrained/{task}/float", "noise": f"pretrained/{task}",
+                   "dcnn": f"baselines/{task}_dcnn/float"}
+    for key, label in CALIBRATION_MODELS.items():
+        path = results_root() / f"{task}_act_percentile_{key}.csv"
+        if not path.is_file():
+            continue
+        sweep = pd.read_csv(path)
+        chosen, table = choose_act_percentile(sweep, default, value)
+        rows.append(pd.Series({**{f"{p:g}": m for p, m in zip(table["act_percentile"], table["mean"], strict=True)},
+                               "chosen": f"{chosen:g}"}, name=label))
+        bits = ",".join(str(int(b)) for b in sorted(sweep["weight_bits"].unique()))
+        percentiles = ",".join(f"{p:g}" for p in sorted(sweep["act_percentile"].unique(), reverse=True))
+        commands.append(f"`python -m memgru evaluate --task {task} --checkpoint {checkpoints[key]} --split val "
+                        f"--bits {bits} --act-percentile {percentiles} --out results/{path.name}`")
+    if not rows:
+        return []
+    table = pd.DataFrame(rows).rename_axis("model (mean over weight bits)")
+    return ["", f"## Activation range calibration, chosen on validation ({unit} at 8-bit activations, mean over "
+                f"{CALIBRATION_MIN_BITS}-16-bit weights)", "",
+            f"Each column calibrates the activation ranges on the [100 − p, p] percentiles of the calibration set "
+            f"(100 = min/max). Measured by {'; '.join(commands)}. Rule (`experiments.choose_act_percentile`): "
+            f"calibrations within one validation sequence of the best mean count as tied; the task's default "
+            f"({default:g}) stays when it is among them, else the widest tied range is taken. A model whose choice "
+            f"differs from the default is measured at its own (the baseline table above says at which).", "",
+            markdown_table(table)]
+
+
+def _quantized_percentiles(rows: pd.DataFrame, default: float) -> set[float]:
+    """The activation calibrations (percentiles; 100 = min/max) of a results table's quantized rows."""
+    quantized = rows[rows["weight_bits"] < FLOAT_BITS]
+    if "act_percentile" not in quantized:
+        return {default}
+    return {float(p) for p in quantized["act_percentile"].fillna(100.0).unique()}
+
+
 def _baseline_section(task: str, value: str, unit: str) -> list[str]:
-    """GRU vs Dilated-CNN baseline (paper Table 2): PTQ metric per weight bits and parameter counts,
-    from `results/<task>_bits.csv` (GRU, PTQ rows) and `results/<task>_dcnn_bits.csv`."""
+    """GRU vs Dilated-CNN baseline (paper Table 2): metric per weight bits and parameter counts, from
+    `results/<task>_bits.csv` (GRU) and `results/<task>_dcnn_bits.csv` (PTQ only, as `evaluate` writes it, or PTQ
+    and QAT, as `experiment --name bits` does: then both models get a PTQ and a QAT row)."""
     gru_path, cnn_path = results_root() / f"{task}_bits.csv", results_root() / f"{task}_dcnn_bits.csv"
     cnn_cfg = baselines_root() / f"{task}_dcnn" / "float"
     if not (gru_path.is_file() and cnn_path.is_file() and (cnn_cfg / "config.json").is_file()):
         return []
-    gru_rows = pd.read_csv(gru_path)
-    gru_rows = gru_rows[gru_rows.get("method", "ptq") == "ptq"] if "method" in gru_rows else gru_rows
+    gru_rows, cnn_rows = pd.read_csv(gru_path), pd.read_csv(cnn_path)
+    with_qat = "method" in cnn_rows and "method" in gru_rows
+    if not with_qat and "method" in gru_rows:
+        gru_rows = gru_rows[gru_rows["method"] == "ptq"]
     if "temperature_c" in gru_rows:
         return []
     gru_cfg = read_config(task_spec(task).pretrained_dir / "float")
@@ -217,7 +265,19 @@ def _baseline_section(task: str, value: str, unit: str) -> list[str]:
         gru: gru_cfg["extra"].get("metrics", {}).get("parameters"),
         "Dilated CNN": read_config(cnn_cfg)["extra"].get("metrics", {}).get("parameters"),
     }
-    parts = [gru_rows.assign(model=gru), pd.read_csv(cnn_path).assign(model="Dilated CNN")]
+    default = task_spec(task).act_percentile
+    ranges = {name: _quantized_percentiles(r, default) for name, r in (("GRU", gru_rows), ("Dilated CNN", cnn_rows))}
+    if with_qat:
+        parts = []
+        for name, frame in ((gru, gru_rows), ("Dilated CNN", cnn_rows)):
+            for method in ("ptq", "qat"):
+                quantized = frame["weight_bits"] < FLOAT_BITS
+                part = frame[(quantized & (frame["method"] == method)) | ~quantized]
+                label = f"{name}, {method.upper()}"
+                params[label] = params[name]
+                parts.append(part.assign(model=label))
+    else:
+        parts = [gru_rows.assign(model=gru), cnn_rows.assign(model="Dilated CNN")]
     paper_cfg, paper_path = baselines_root() / f"{task}_paper" / "float", results_root() / f"{task}_paper_bits.csv"
     paper_note = ""
     if (paper_cfg / "config.json").is_file() and paper_path.is_file():
@@ -241,14 +301,30 @@ def _baseline_section(task: str, value: str, unit: str) -> list[str]:
     table = table[sorted(table.columns, key=lambda b: FLOAT_BITS if b == "float" else int(b))]
     table.insert(0, "parameters", [params.get(m) for m in table.index])
     cnn_model = read_config(cnn_cfg)["model"]
-    return ["", f"## GRU vs Dilated-Convolution baseline ({unit}, post-training quantization, 8-bit activations"
-            f"{_ranges_note(task_spec(task).act_percentile)})", "",
+    if ranges["GRU"] == ranges["Dilated CNN"]:
+        range_note = _ranges_note(min(ranges["GRU"]))
+    else:
+        range_note = ", activation ranges at each model's percentile: " + ", ".join(
+            f"{name} {'/'.join(f'{p:g}' for p in sorted(v))}" for name, v in ranges.items())
+    cnn_percentile = min(ranges["Dilated CNN"])
+    flag = "" if cnn_percentile == default else f" --act-percentile {cnn_percentile:g}"
+    if with_qat:
+        epochs = int(cnn_rows["qat_epochs"].dropna().iloc[0]) if "qat_epochs" in cnn_rows else 2
+        measured = (f"measured by `python -m memgru experiment --task {task} --name bits --checkpoint baselines/"
+                    f"{task}_dcnn{flag}{'' if epochs == 2 else f' --qat-epochs {epochs}'} --out results/"
+                    f"{task}_dcnn_bits.csv` (PTQ, and QAT: {epochs} epochs of fine-tuning per precision); the GRU rows "
+                    "are the bits table's")
+        heading = "post-training quantization and QAT"
+    else:
+        measured = (f"measured by `python -m memgru evaluate --task {task} --checkpoint baselines/{task}_dcnn/float "
+                    f"--bits 2,3,4,5,6,7,8,16,32{flag} --out results/{task}_dcnn_bits.csv`; the GRU row is the PTQ row "
+                    "of the bits table")
+        heading = "post-training quantization"
+    return ["", f"## GRU vs Dilated-Convolution baseline ({unit}, {heading}, 8-bit activations{range_note})", "",
             f"Same features, split, quantizers and ideal device; the baseline is a {cnn_model['layers']}-block "
             f"dilated CNN with {cnn_model['hidden']} channels (Chen et al. 2019, the paper's reference [15]), "
             f"trained by `python -m memgru train --task {task} --config configs/{task}_dcnn.json --out "
-            f"baselines/{task}_dcnn --runs float`, measured by `python -m memgru evaluate --task {task} "
-            f"--checkpoint baselines/{task}_dcnn/float --bits 2,3,4,5,6,7,8,16,32 --out results/{task}_dcnn_bits.csv`"
-            f"; the GRU row is the PTQ row of the bits table.{paper_note}", "", markdown_table(table)]
+            f"baselines/{task}_dcnn --runs float`, {measured}.{paper_note}", "", markdown_table(table)]
 
 
 def _plan_variants(task: str, main: Path) -> list[str]:
@@ -507,7 +583,7 @@ def model_card(task: str) -> str:
         lines += ["", f"## Metric ({unit}) vs weight bits, {act}, ideal device: {heading}", "", f"`{command}`", "",
                   _bits_table(rows, value)]
     lines += (_noise_selection_section(task, value, unit) + _baseline_section(task, value, unit)
-              + _plan_section(task, reference.get("sha256")))
+              + _calibration_section(task, value, unit) + _plan_section(task, reference.get("sha256")))
     return "\n".join(lines) + "\n"
 
 

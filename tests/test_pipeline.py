@@ -12,7 +12,7 @@ from memgru.checkpoint import load_checkpoint
 from memgru.cli import _parser
 from memgru.config import ExperimentConfig, ModelConfig, TrainConfig
 from memgru.errors import MemgruError
-from memgru.experiments import operating_rows, roc_auc, run_experiment
+from memgru.experiments import choose_act_percentile, operating_rows, roc_auc, run_experiment
 from memgru.modelcard import _train_command, model_card
 from memgru.pipeline import (
     CALIBRATION_SIZE,
@@ -154,6 +154,23 @@ def test_operating_points_judge_whole_real_tracks_by_their_mean_score():
     assert 0.59 < one["threshold"] < 0.6 and abs(one["track_fa_pct"] - 100 / 3) < 1e-9
 
 
+def test_activation_calibration_is_chosen_on_validation_with_the_default_kept_in_a_tie():
+    """Mean over 4+ weight bits (2-3 bits and float ignored); within one validation sequence (100/n) of the best,
+    the task default stays; a default that is clearly beaten gives way to the widest tied calibration."""
+    def sweep(means: dict[float, float], n: int = 1000) -> pd.DataFrame:
+        rows = [{"act_percentile": p, "weight_bits": b, "accuracy": m, "n": n} for p, m in means.items()
+                for b in (4, 8)]
+        rows += [{"act_percentile": p, "weight_bits": b, "accuracy": 99.0 if p == 100.0 else 0.0, "n": n}
+                 for p in means for b in (2, 32)]
+        return pd.DataFrame(rows)
+    chosen, table = choose_act_percentile(sweep({100.0: 90.0, 99.99: 95.0, 99.9: 95.05}), 99.99)
+    assert chosen == 99.99 and list(table["chosen"]) == [False, True, False]
+    assert choose_act_percentile(sweep({100.0: 90.0, 99.99: 94.0, 99.9: 95.0, 99.5: 95.05}), 99.99)[0] == 99.9
+    assert choose_act_percentile(sweep({99.99: 94.0, 99.9: 95.0}, n=10), 99.99)[0] == 99.99  # 10 points per sequence
+    with pytest.raises(MemgruError, match="no quantized rows"):
+        choose_act_percentile(sweep({99.99: 94.0}).query("weight_bits < 4"), 99.99)
+
+
 def test_experiments_and_model_card(task_folder, monkeypatch):
     root, data, _ = task_folder
     folder = root / "pretrained" / "trajectory"
@@ -174,6 +191,8 @@ def test_experiments_and_model_card(task_folder, monkeypatch):
     assert families.query("family == 'ghost_cv' and magnitude_bin != 'all'")["n"].sum() == 4 * 24
     with pytest.raises(MemgruError, match="no incident split"):
         run_experiment("trajectory", "incident", folder, data)
+    narrow = run_experiment("trajectory", "bits", folder, data, bits=[4], qat_epochs=1, act_percentile=99.9)
+    assert set(narrow["act_percentile"]) == {99.9}  # `experiment --act-percentile`: PTQ and QAT rows alike
     clean, drifting = _split(6, 3), _split(6, 4)  # stretch 0 real-looking, stretch 1 with the false drift
     x = np.concatenate([clean.x[clean.y == 0], drifting.x[drifting.y == 1]])
     kinds = ["reported"] * 3 + ["interfered"] * 3
@@ -255,6 +274,27 @@ def test_experiments_and_model_card(task_folder, monkeypatch):
     assert "| model | parameters | 4 | float |" in card and "| Dilated CNN |" in card
     assert "| GRU, paper size (1 x 12) |" in card and "| – |" in card  # no 4-bit figure for it: a dash
     assert "--config configs/trajectory_paper.json --out baselines/trajectory_paper --runs float --epochs 4`" in card
+    assert "--checkpoint baselines/trajectory_dcnn/float --bits 2,3,4,5,6,7,8,16,32 --out" in card  # evaluate's PTQ
+
+    # the baseline measured like the GRU (PTQ and QAT) at its own calibration, chosen on validation
+    narrow.to_csv(results / "trajectory_dcnn_bits.csv", index=False)
+    sweeps = {"float": (95.0, 95.02), "noise": (90.4, 90.3), "dcnn": (92.0, 94.0)}  # (99.99, 99.9) means
+    for key, (wide, tight) in sweeps.items():
+        pd.DataFrame({"weight_bits": [4, 6, 32, 4, 6, 32, 2], "act_bits": [8, 8, 32, 8, 8, 32, 8],
+                      "accuracy": [wide, wide, 96.0, tight, tight, 96.0, 10.0], "n": 1234,
+                      "act_percentile": [99.99] * 3 + [99.9] * 4}).to_csv(
+            results / f"trajectory_act_percentile_{key}.csv", index=False)
+    card = model_card("trajectory")
+    assert "post-training quantization and QAT, 8-bit activations, activation ranges at each model's percentile: " \
+           "GRU 99.99, Dilated CNN 99.9)" in card
+    assert "| GRU (1 x 12, the bundled model), QAT |" in card and "| Dilated CNN, QAT |" in card
+    assert ("`python -m memgru experiment --task trajectory --name bits --checkpoint baselines/trajectory_dcnn "
+            "--act-percentile 99.9 --qat-epochs 1 --out results/trajectory_dcnn_bits.csv`") in card
+    assert "## Activation range calibration, chosen on validation" in card
+    assert "--split val --bits 2,4,6,32 --act-percentile 99.99,99.9 --out results/trajectory_act_percentile_dcnn" \
+        in card
+    assert "| GRU, float-trained | 95.00 | 95.02 | 99.99 |" in card  # a tie: the default stays
+    assert "| Dilated CNN baseline | 92.00 | 94.00 | 99.9 |" in card
 
 
 def test_fine_tuning_in_place_keeps_the_recipe_of_its_starting_point(task_folder, tmp_path, monkeypatch):

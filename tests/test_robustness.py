@@ -233,6 +233,7 @@ def test_predict_text_traces_a_verdict_to_its_windows(capsys):
     gnss = REPO / "assets" / "trajectory" / "false_gnss_interference_4baac6.csv"
     code, out, _ = cli(["predict", "--task", "trajectory", gnss], capsys)
     assert code == 0 and "windows with P(false) > 0.5: 13 of 22; highest 1.000 (window starting 22.7 min in)" in out
+    assert "longest run of such windows: 13 in a row, starting 12.0 to 28.0 min in" in out  # where the episode is
     code, out, _ = cli(["predict", "--task", "trajectory", gnss, "--threshold", "0.99"], capsys)
     assert "windows with P(false) > 0.99: " in out and "; threshold 0.99)" in out
     result = predict_json(["--task", "trajectory", gnss], capsys)
@@ -453,6 +454,10 @@ BAD_ARGUMENTS = [
                  id="threshold-nan"),
     pytest.param(["predict", "--task", "soc", SOC_TRACE, "--threshold", "0.5"], "needs a two-class task; soc has no",
                  id="threshold-for-soc"),
+    pytest.param(["evaluate", "--task", "soc", "--act-percentile", "99.9,40"],
+                 "expected comma-separated percentiles in (50, 100]", id="act-percentile-40"),
+    pytest.param(["experiment", "--task", "soc", "--name", "bits", "--act-percentile", "99.9,99"],
+                 "expected one percentile in (50, 100]", id="experiment-two-percentiles"),
 ]
 
 
@@ -518,6 +523,11 @@ def test_same_seeds_give_byte_identical_evaluate_json(tmp_path, capsys):
         assert code == 0, err
         runs.append(out)
     assert runs[0] == runs[1] and [r["seed"] for r in json.loads(runs[0])["rows"]] == [0, 1]
+    code, out, err = cli(["evaluate", "--task", "trajectory", "--data-dir", tmp_path, "--bits", "6,32",
+                          "--act-percentile", "100,99.9", "--json"], capsys)
+    rows = json.loads(out)["rows"]  # a calibration sweep names each row's, min/max (100) included
+    assert code == 0 and [(r["weight_bits"], r["act_percentile"]) for r in rows] == [(6, 100), (32, 100), (6, 99.9),
+                                                                                      (32, 99.9)]
 
 
 # -------------------------------------------------------------------------- readers vs. any bytes
