@@ -52,9 +52,9 @@ PAPER_SIGMAS = (0.0, 0.02, 0.05, 0.08, 0.1, 0.15, 0.2)
 """Programming variation levels of Fig. 7."""
 PAPER_SNRS = (-10.0, -5.0, 0.0, 5.0, 10.0)
 """Input SNRs of Table 3 (dB)."""
-EXPERIMENTS = ("bits", "sigma", "snr", "families", "unusual", "operating", "incident")
+EXPERIMENTS = ("bits", "sigma", "snr", "families", "unusual", "operating", "incident", "tracks")
 """Experiment names."""
-TABLE_EXPERIMENTS = ("families", "unusual", "operating", "incident")
+TABLE_EXPERIMENTS = ("families", "unusual", "operating", "incident", "tracks")
 """Experiments whose CSV is a table per case (false family, flight, threshold, stretch), not a metric curve over
 weight bits, σ or SNR; the model cards show them."""
 DETECTABLE_MAGNITUDE = 0.2
@@ -153,6 +153,53 @@ def roc_auc(scores: np.ndarray, positive: np.ndarray) -> float:
     return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg) * 100)
 
 
+def threshold_settings(val_real: np.ndarray, targets: Sequence[float]) -> list[tuple[str, float]]:
+    """[(name, threshold on P(false))]: `argmax` (0.5), then for each target false-alarm rate t % the (100 - t)-th
+    percentile of the validation real windows' scores `val_real`."""
+    if len(val_real) == 0:
+        raise MemgruError("no validation real windows to set a threshold on")
+    return [("argmax", 0.5)] + [(f"{t:g}", float(np.percentile(val_real, 100.0 - t))) for t in targets]
+
+
+def track_rows(val_real: np.ndarray, real_tracks: pd.DataFrame, false_tracks: pd.DataFrame, magnitude: np.ndarray,
+               targets: Sequence[float] = OPERATING_FA_PCT, family: np.ndarray | None = None) -> pd.DataFrame:
+    """Whole-track verdicts at the operating points of `operating_rows`: a track is called false when the mean
+    P(false) over its windows passes the threshold, as `predict` judges a track file.
+
+    `val_real`: scores of the validation real windows (they set the thresholds, `threshold_settings`);
+    `real_tracks`, `false_tracks`: each test track's `mean` and `max` window score (`_track_scores`);
+    `magnitude`: each false track's knob. One row per setting: threshold, real tracks called false (%), false
+    tracks caught (all, and of magnitude ≥ `DETECTABLE_MAGNITUDE`), accuracy over both, the counts, and two
+    threshold-free ROC AUCs (%) of telling false from real tracks: by the mean (the verdict's rule) and by the
+    most suspicious window (`track_auc_max_pct`). With `family` (each false track's), the rows are `family` "all"
+    followed by one row per family and setting whose caught rates count that family's false tracks only.
+    """
+    strong = magnitude >= DETECTABLE_MAGNITUDE - 1e-9
+    truth = np.concatenate([np.zeros(len(real_tracks), bool), np.ones(len(false_tracks), bool)])
+    aucs = {"track_auc_pct": roc_auc(np.concatenate([real_tracks["mean"], false_tracks["mean"]]), truth),
+            "track_auc_max_pct": roc_auc(np.concatenate([real_tracks["max"], false_tracks["max"]]), truth)}
+    real_tracks, false_tracks = real_tracks["mean"].to_numpy(), false_tracks["mean"].to_numpy()
+    rows = []
+    for target, threshold in threshold_settings(val_real, targets):
+        fa, caught = real_tracks > threshold, false_tracks > threshold
+        rows.append({
+            "target_val_fa_pct": target, "threshold": threshold,
+            "track_fa_pct": float(fa.mean() * 100), "tracks_caught_pct": float(caught.mean() * 100),
+            "tracks_caught_strong_pct": float(caught[strong].mean() * 100) if strong.any() else float("nan"),
+            "track_accuracy": float((np.sum(~fa) + np.sum(caught)) / (len(fa) + len(caught)) * 100),
+            "n_real_tracks": len(real_tracks), "n_false_tracks": len(false_tracks), **aucs,
+        })
+        for name in [] if family is None else sorted(set(family)):
+            mine = np.asarray(family) == name
+            rows.append({"family": name, "target_val_fa_pct": target, "threshold": threshold,
+                         "tracks_caught_pct": float(caught[mine].mean() * 100), "n_false_tracks": int(mine.sum())})
+    table = pd.DataFrame(rows)
+    if family is not None:
+        table["family"] = table["family"].fillna("all")
+        table = pd.concat([table[table["family"] == "all"], table[table["family"] != "all"]], ignore_index=True)
+    return table
+
+
 def operating_rows(val_real: np.ndarray, test: np.ndarray, test_false: np.ndarray, magnitude: np.ndarray,
                    unusual: np.ndarray | None = None, targets: Sequence[float] = OPERATING_FA_PCT,
                    test_track: np.ndarray | None = None) -> pd.DataFrame:
@@ -168,16 +215,13 @@ def operating_rows(val_real: np.ndarray, test: np.ndarray, test_false: np.ndarra
     real tracks whose mean score over their windows passes the threshold, the verdict `predict` gives a
     whole track file, and `n_tracks`.
     """
-    if len(val_real) == 0:
-        raise MemgruError("no validation real windows to set a threshold on")
     auc = roc_auc(test, test_false)
     strong = test_false & (magnitude >= DETECTABLE_MAGNITUDE - 1e-9)
     track_scores = None
     if test_track is not None:
         track_scores = pd.Series(test[~test_false]).groupby(np.asarray(test_track)[~test_false]).mean().to_numpy()
-    settings = [("argmax", 0.5)] + [(f"{t:g}", float(np.percentile(val_real, 100.0 - t))) for t in targets]
     rows = []
-    for target, threshold in settings:
+    for target, threshold in threshold_settings(val_real, targets):
         flagged = test > threshold
         tracks = {} if track_scores is None else {"track_fa_pct": float((track_scores > threshold).mean() * 100),
                                                    "n_tracks": len(track_scores)}
@@ -193,6 +237,13 @@ def operating_rows(val_real: np.ndarray, test: np.ndarray, test_false: np.ndarra
             "auc_pct": auc, "n": len(test), **tracks,
         })
     return pd.DataFrame(rows)
+
+
+def _track_scores(model: nn.Module, x: np.ndarray, owner: np.ndarray) -> pd.DataFrame:
+    """Mean and max P(false) per track (columns `mean`, `max`) of windows `x` [N, T, F] whose track indices are
+    `owner` [N] (0..K-1)."""
+    scores = torch.softmax(predict(model, x), dim=-1)[:, 1].numpy()
+    return pd.Series(scores).groupby(owner).agg(["mean", "max"])
 
 
 def _track_ids(meta: pd.DataFrame) -> np.ndarray | None:
@@ -308,6 +359,27 @@ def run_experiment(
         incident = io.load_split(data_dir, "incident")
         rows = pd.concat([incident_rows(chip, incident).assign(**setting)
                           for setting, chip in four_chips()], ignore_index=True)
+    elif name == "tracks":
+        test = io.load_split(data_dir, "test")
+        if "magnitude" not in test.meta or "segment" not in test.meta:
+            raise MemgruError(f"the tracks experiment needs real tracks cut into windows; {task} has none")
+        mod = io.module
+        real = (test.y == 0)
+        pieces, piece_meta = mod.track_pieces(mod.load_points(data_dir, "test")[real],
+                                              test.meta[real].reset_index(drop=True))
+        fakes, fake_meta = mod.make_fake_tracks(pieces, piece_meta["source"].to_numpy(),
+                                                np.random.default_rng(mod.TRACK_FAKES_SEED))
+        stats = mod.load_feature_stats(data_dir)
+        x_real, owner_real = mod.track_windows(pieces, stats)
+        x_fake, owner_fake = mod.track_windows(fakes, stats)
+        val = io.load_split(data_dir, "val")
+        tables = []
+        for setting, chip in four_chips():
+            tables.append(track_rows(false_scores(chip, val)[val.y == 0], _track_scores(chip, x_real, owner_real),
+                                     _track_scores(chip, x_fake, owner_fake),
+                                     fake_meta["magnitude"].to_numpy(),
+                                     family=fake_meta["family"].to_numpy()).assign(**setting))
+        rows = pd.concat(tables, ignore_index=True)
     elif name == "operating":
         if any("magnitude" not in data.meta for _, data in sets):
             raise MemgruError(f"the operating experiment needs real and false windows with magnitudes; {task} has none")

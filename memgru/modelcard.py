@@ -460,6 +460,40 @@ def _operating_table(rows: pd.DataFrame, value: str) -> str:
             "on the threshold." + track_note)
 
 
+def _tracks_table(rows: pd.DataFrame, value: str) -> str:
+    """Whole real and false test tracks judged as `predict` judges a file, per model (`experiments.track_rows`);
+    then false tracks caught per family at the argmax when the table has them."""
+    per_family = rows[rows["family"] != "all"] if "family" in rows else rows.iloc[:0]
+    rows = rows[rows["family"] == "all"] if "family" in rows else rows
+    lines = ["| model | threshold set for | P(false) threshold | real tracks called false | false tracks caught | "
+             f"false tracks caught, m ≥ {DETECTABLE_MAGNITUDE:g} | accuracy | ROC AUC, mean rule | "
+             "ROC AUC, worst window |", "|---|---|---|---|---|---|---|---|---|"]
+    for (training, bits), r in rows.groupby(["training", "weight_bits"], sort=False):
+        for row in r.itertuples():
+            rule = "argmax (0.5)" if str(row.target_val_fa_pct) == "argmax" else f"{row.target_val_fa_pct} % on val"
+            lines.append(f"| {_chip_label(training, bits)} | {rule} | {row.threshold:.3f} | {row.track_fa_pct:.2f} | "
+                         f"{row.tracks_caught_pct:.2f} | {row.tracks_caught_strong_pct:.2f} | "
+                         f"{row.track_accuracy:.2f} | {row.track_auc_pct:.2f} | {row.track_auc_max_pct:.2f} |")
+    first = rows.iloc[0]
+    if len(per_family):
+        argmax = per_family[per_family["target_val_fa_pct"].astype(str) == "argmax"]
+        table = argmax.assign(model=[_chip_label(t, b) for t, b in zip(argmax["training"], argmax["weight_bits"],
+                                                                         strict=True)]).pivot_table(
+            index="family", columns="model", values="tracks_caught_pct", sort=False)
+        counts = argmax.groupby("family", sort=False)["n_false_tracks"].first()
+        table.insert(0, "false tracks", counts.reindex(table.index).astype(int))
+        lines += ["", "False tracks caught per family (%, argmax):", "", markdown_table(table)]
+    return ("\n".join(lines) + f"\n\nThe {int(first['n_real_tracks'])} real test tracks are the test windows' "
+            "aircraft segments rebuilt from their windows (`trajectory.track_pieces`: consecutive windows joined, a "
+            "dropped window ends a track); each gets one false track made over its whole length "
+            "(`trajectory.make_fake_tracks`, seed `TRACK_FAKES_SEED`, families as for the windows, magnitudes "
+            "0–1, onsets in the track's first half). A track is called false when the mean P(false) over its "
+            "windows passes the threshold (set on validation windows, as above), the verdict `predict` gives a "
+            "file; rates in %. The two ROC AUCs rank the tracks by that mean and by their most suspicious window: "
+            "a fake confined to part of a track (a ghost's one turn or climb, a splice's join) is diluted by the "
+            "mean.")
+
+
 def _selection_text(train: dict[str, Any]) -> str:
     """How the run chose its epoch, from its stored train config (runs saved before `val_noise_draws`
     existed selected on the clean validation metric)."""
@@ -531,6 +565,7 @@ def model_card(task: str) -> str:
         ("operating", "Detection at false-alarm rates fixed on validation", _operating_table),
         ("incident", "Real flights with known trouble: GNSS interference (a real false track), positions in "
                      "bursts", _incident_table),
+        ("tracks", "Whole tracks: real test tracks and false tracks made over their whole length", _tracks_table),
     ):
         path = results / f"{task}_{name}.csv"
         if not path.is_file():
@@ -542,9 +577,13 @@ def model_card(task: str) -> str:
             n = int(rows.query("level == 'all'")["n"].iloc[0])
         elif name == "incident":  # one row per stretch: the flight's windows are their sum for one model
             n = int(rows.query("training == 'float' and weight_bits >= 32")["n"].sum())
+        elif name == "tracks":
+            n = int(rows["n_real_tracks"].iloc[0] + rows["n_false_tracks"].iloc[0])
         else:
             n = int(rows["n"].iloc[0])
         size = "one whole trace per temperature" if n == 1 else f"{n} sequences per set"
+        if name == "tracks":
+            size = f"{n} whole tracks"
         act, act_bits, gate_bits = _precision(rows)
         flag = "" if act_bits in (None, 8) else f" --act-bits {act_bits}"
         flag += "" if gate_bits is None else f" --gate-bits {gate_bits}"

@@ -12,7 +12,7 @@ from memgru.checkpoint import load_checkpoint
 from memgru.cli import _parser
 from memgru.config import ExperimentConfig, ModelConfig, TrainConfig
 from memgru.errors import MemgruError
-from memgru.experiments import choose_act_percentile, operating_rows, roc_auc, run_experiment
+from memgru.experiments import choose_act_percentile, operating_rows, roc_auc, run_experiment, track_rows
 from memgru.modelcard import _train_command, model_card
 from memgru.pipeline import (
     CALIBRATION_SIZE,
@@ -171,6 +171,24 @@ def test_activation_calibration_is_chosen_on_validation_with_the_default_kept_in
         choose_act_percentile(sweep({99.99: 94.0}).query("weight_bits < 4"), 99.99)
 
 
+def test_whole_track_rows_count_tracks_by_their_mean_score():
+    """Real tracks called false and false tracks caught by the mean P(false) of their windows; the two AUCs rank
+    tracks by that mean and by the worst window (here the worst window separates perfectly, the mean does not)."""
+    real = pd.DataFrame({"mean": [0.1, 0.6, 0.2, 0.3], "max": [0.2, 0.7, 0.3, 0.4]})
+    false = pd.DataFrame({"mean": [0.9, 0.4], "max": [0.95, 0.8]})
+    rows = track_rows(np.linspace(0.0, 0.5, 11), real, false, np.array([0.5, 0.1]), targets=(10.0,))
+    argmax = rows.iloc[0]
+    assert argmax["track_fa_pct"] == 25.0 and argmax["tracks_caught_pct"] == 50.0
+    assert argmax["tracks_caught_strong_pct"] == 100.0 and argmax["track_accuracy"] == pytest.approx(100 * 4 / 6)
+    assert argmax["track_auc_max_pct"] == 100.0 and argmax["track_auc_pct"] == 87.5  # 0.4 is below the real 0.6
+    assert 0.44 < rows.iloc[1]["threshold"] < 0.46 and rows.iloc[1]["track_fa_pct"] == 25.0
+    by_family = track_rows(np.linspace(0.0, 0.5, 11), real, false, np.array([0.5, 0.1]), targets=(10.0,),
+                           family=np.array(["splice", "replay"]))
+    assert list(by_family["family"]) == ["all", "all", "replay", "splice", "replay", "splice"]
+    assert list(by_family["tracks_caught_pct"][2:4]) == [0.0, 100.0]  # replay's 0.4 is under 0.5, splice's 0.9 over
+    assert list(by_family["n_false_tracks"][2:4]) == [1, 1]
+
+
 def test_experiments_and_model_card(task_folder, monkeypatch):
     root, data, _ = task_folder
     folder = root / "pretrained" / "trajectory"
@@ -191,6 +209,8 @@ def test_experiments_and_model_card(task_folder, monkeypatch):
     assert families.query("family == 'ghost_cv' and magnitude_bin != 'all'")["n"].sum() == 4 * 24
     with pytest.raises(MemgruError, match="no incident split"):
         run_experiment("trajectory", "incident", folder, data)
+    with pytest.raises(MemgruError, match="needs real tracks cut into windows"):
+        run_experiment("trajectory", "tracks", folder, data)
     narrow = run_experiment("trajectory", "bits", folder, data, bits=[4], qat_epochs=1, act_percentile=99.9)
     assert set(narrow["act_percentile"]) == {99.9}  # `experiment --act-percentile`: PTQ and QAT rows alike
     clean, drifting = _split(6, 3), _split(6, 4)  # stretch 0 real-looking, stretch 1 with the false drift
@@ -212,6 +232,10 @@ def test_experiments_and_model_card(task_folder, monkeypatch):
     bits.to_csv(results / "trajectory_bits.csv", index=False)
     sigma.to_csv(results / "trajectory_sigma.csv", index=False)
     operating.to_csv(results / "trajectory_operating.csv", index=False)
+    scores = pd.DataFrame({"mean": [0.1, 0.7], "max": [0.3, 0.9]})
+    pd.concat([track_rows(np.linspace(0, 1, 11), scores, scores[::-1], np.array([0.5, 0.5])).assign(
+        training=t, weight_bits=b, act_bits=a) for t, b, a in (("float", 32, 32), ("noise", 6, 8))]).to_csv(
+        results / "trajectory_tracks.csv", index=False)
     monkeypatch.setenv("MEMGRU_PRETRAINED_DIR", str(root / "pretrained"))
     monkeypatch.setenv("MEMGRU_RESULTS_DIR", str(results))
     card = model_card("trajectory")
@@ -225,6 +249,8 @@ def test_experiments_and_model_card(task_folder, monkeypatch):
     assert "| noise-trained, 6-bit | 1 % on val |" in card
     assert "--name incident` → `results/trajectory_incident.csv` (evaluated on 6 sequences" in card
     assert "| `noisy/x` | 1 | interfered | 16 – 33 | 3 |" in card
+    assert "--name tracks` → `results/trajectory_tracks.csv` (evaluated on 4 whole tracks)" in card
+    assert "| noise-trained, 6-bit | argmax (0.5) | 0.500 | 50.00 | 50.00 | 50.00 | 50.00 | 50.00 | 50.00 |" in card
 
     wide = run_experiment("trajectory", "sigma", folder, data, sigmas=[0.0], seeds=1, limit=20, act_bits=10)
     assert set(wide.loc[wide["weight_bits"] < 32, "act_bits"]) == {10} and "gate_bits" not in wide

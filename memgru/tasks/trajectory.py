@@ -582,6 +582,81 @@ def incident_windows(reports: pd.DataFrame, name: str = INCIDENT_FLIGHT) -> tupl
     return np.concatenate(out), pd.DataFrame(meta)
 
 
+# ------------------------------------------------------------------------------------ whole tracks
+
+TRACK_FAKES_SEED = 20261130
+"""Seed of the false tracks `make_fake_tracks` makes for the `tracks` experiment."""
+PAIRED_FAMILIES = ("replay", "splice")
+"""False-track families that borrow another aircraft's track."""
+
+
+def track_pieces(points: np.ndarray, meta: pd.DataFrame) -> tuple[list[np.ndarray], pd.DataFrame]:
+    """The real tracks a split's windows were cut from, rebuilt: [P_i, 7] each, and (source, segment, n_windows).
+
+    `points` [N, P, 7] and `meta` (source, segment, start_time_s) are a split's real windows. Windows of one
+    aircraft's segment that follow each other (the next starting where the previous ends: the test split's
+    windows do not overlap) are joined at their shared point; a window the build dropped (impossible
+    motion) ends a piece, so a piece is gap-free and made only of windows the models are tested on.
+    """
+    step = (points.shape[1] - 1) * STEP_S
+    order = meta.sort_values(["source", "segment", "start_time_s"], kind="stable").index.to_numpy()
+    pieces, rows, current = [], [], []
+    for k, i in enumerate(order):
+        row = meta.loc[i]
+        if current:
+            prev = meta.loc[current[-1]]
+            joined = (prev["source"], prev["segment"]) == (row["source"], row["segment"]) and \
+                abs(row["start_time_s"] - prev["start_time_s"] - step) < 1e-6
+            if not joined:
+                pieces.append(np.concatenate([points[current[0]], *(points[j][1:] for j in current[1:])]))
+                rows.append({"source": prev["source"], "segment": prev["segment"], "n_windows": len(current)})
+                current = []
+        current.append(i)
+        if k == len(order) - 1:
+            pieces.append(np.concatenate([points[current[0]], *(points[j][1:] for j in current[1:])]))
+            rows.append({"source": row["source"], "segment": row["segment"], "n_windows": len(current)})
+    return pieces, pd.DataFrame(rows, columns=["source", "segment", "n_windows"])
+
+
+def make_fake_tracks(pieces: list[np.ndarray], sources: np.ndarray, rng: np.random.Generator, *,
+                     families: tuple[str, ...] = FAMILIES,
+                     magnitude_range: tuple[float, float] = (0.0, 1.0)) -> tuple[list[np.ndarray], pd.DataFrame]:
+    """One false track per real track (`make_fake` over the whole track), families balanced as far as they can be.
+
+    Over a whole track the knob means what `FAMILY_DOCS` says, with onsets in the track's first half, so a ramp
+    or a pull-off sustained over a long track ends far from where it began, and a ghost's single turn or climb
+    is a small part of it. Replay and splice take another aircraft's track at least as long, cut to length; a
+    track without one (the longest) gets a family from `families` that needs no partner (from `FAMILIES` when
+    `families` has none). Returns the fakes
+    and their `family`, `magnitude`, `source` (of the base track).
+    """
+    n = len(pieces)
+    lengths = np.array([len(p) for p in pieces])
+    src = np.asarray(sources).astype(str)
+    fam = [str(f) for f in np.asarray(families)[rng.permutation(n) % len(families)]]
+    mags = rng.uniform(*magnitude_range, size=n)
+    solo = [f for f in families if f not in PAIRED_FAMILIES] or [f for f in FAMILIES if f not in PAIRED_FAMILIES]
+    fakes = []
+    for i in range(n):
+        partners = np.flatnonzero((lengths >= lengths[i]) & (src != src[i]))
+        if fam[i] in PAIRED_FAMILIES and len(partners) == 0:
+            fam[i] = solo[families.index(fam[i]) % len(solo)]
+
+        def pick_other(i: int = i, partners: np.ndarray = partners) -> np.ndarray:
+            return pieces[int(rng.choice(partners))][:lengths[i]]
+
+        fakes.append(make_fake(pieces[i], fam[i], float(mags[i]), rng, pick_other))
+    return fakes, pd.DataFrame({"family": fam, "magnitude": mags, "source": src})
+
+
+def track_windows(tracks: list[np.ndarray], stats: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Model-ready windows of whole tracks cut like the test split (non-overlapping, `WINDOW_STEPS` apart) and
+    the index of the track each window belongs to."""
+    windows = [cut_windows(t, WINDOW_POINTS, WINDOW_STEPS) for t in tracks]
+    owner = np.concatenate([np.full(len(w), i) for i, w in enumerate(windows)])
+    return featurize(np.concatenate(windows), stats), owner
+
+
 def load_split(data_dir: Path, split: str) -> SequenceSet:
     """One built split (`train`, `val`, `test`, `unusual` or `incident`) as a SequenceSet (x [N, 32, 13] float32)."""
     if split not in (*SPLITS, "unusual", "incident"):

@@ -452,6 +452,61 @@ def test_build_dataset_splits(built):
     assert (incident.y == (incident.meta["kind"] != "reported")).all()
 
 
+def test_real_tracks_are_rebuilt_from_their_windows_and_get_whole_false_tracks():
+    """Non-overlapping windows of one segment join at their shared point into the segment; a dropped window
+    (a hole) or another segment ends a track. Each track gets one false track of its own length and times;
+    replay/splice only where another aircraft has a track at least as long (not for the longest)."""
+    seg = synth_track(3 * tr.WINDOW_STEPS + 1, turn_deg_s=0.2)
+    windows = tr.cut_windows(seg, tr.WINDOW_POINTS, tr.WINDOW_STEPS)
+    other = tr.cut_windows(synth_track(tr.WINDOW_POINTS, lat0=40.0), tr.WINDOW_POINTS, tr.WINDOW_STEPS)
+    points = np.concatenate([windows[[2, 0, 1]], other, windows[[0]], windows[[2]]])
+    step = tr.WINDOW_STEPS * tr.STEP_S
+    meta = pd.DataFrame({"source": ["a"] * 3 + ["b"] + ["c"] * 2, "segment": 0,
+                         "start_time_s": [seg[0, T] + 2 * step, seg[0, T], seg[0, T] + step, other[0, 0, T],
+                                          seg[0, T], seg[0, T] + 2 * step]})
+    pieces, info = tr.track_pieces(points, meta)
+    assert list(info["source"]) == ["a", "b", "c", "c"] and list(info["n_windows"]) == [3, 1, 1, 1]
+    np.testing.assert_array_equal(pieces[0], seg)  # the whole segment back, in time order
+    fakes, fake_meta = tr.make_fake_tracks(pieces, info["source"].to_numpy(), np.random.default_rng(0),
+                                           families=("replay", "splice"))
+    assert [len(f) for f in fakes] == [len(p) for p in pieces]
+    assert all(np.array_equal(f[:, T], p[:, T]) for f, p in zip(fakes, pieces, strict=True))
+    assert fake_meta.loc[0, "family"] not in tr.PAIRED_FAMILIES  # "a" is the longest: no partner to borrow
+    assert set(fake_meta.loc[1:, "family"]) <= set(tr.PAIRED_FAMILIES)
+    x, owner = tr.track_windows(fakes, tr.feature_stats(tr.featurize_raw(windows)))
+    assert list(owner) == [0, 0, 0, 1, 2, 3] and x.shape == (6, tr.WINDOW_STEPS, len(tr.FEATURE_NAMES))
+    again, _ = tr.make_fake_tracks(pieces, info["source"].to_numpy(), np.random.default_rng(0),
+                                   families=("replay", "splice"))
+    assert all(np.array_equal(a, b) for a, b in zip(fakes, again, strict=True))
+
+
+def test_tracks_experiment_judges_whole_real_and_false_tracks(built, tmp_path):
+    """`experiment --name tracks` on the built data with a tiny model trained for one epoch: one real track per
+    test aircraft segment, as many false ones; four models x five thresholds."""
+    from memgru.config import ExperimentConfig, ModelConfig, TrainConfig
+    from memgru.experiments import run_experiment
+    from memgru.pipeline import train_task
+
+    out, _ = built
+    exp = ExperimentConfig(task="trajectory", model=ModelConfig(n_features=len(tr.FEATURE_NAMES), n_outputs=2,
+                                                                hidden=8, layers=1, dropout=0.0),
+                           train=TrainConfig(epochs=1, batch_size=64, lr=1e-2, seed=0))
+    train_task("trajectory", exp, tmp_path / "task", out)
+    every = run_experiment("trajectory", "tracks", tmp_path / "task", out)
+    rows = every[every["family"] == "all"]
+    per_family = every[every["family"] != "all"]  # per model and threshold, the false tracks of each family
+    assert per_family.groupby(["training", "weight_bits", "target_val_fa_pct"])["n_false_tracks"].sum().eq(
+        rows["n_false_tracks"].iloc[0]).all()
+    test = tr.load_split(out, "test")
+    real = test.meta[test.y == 0]
+    n_tracks = real.groupby(["source", "segment"]).ngroups  # no window dropped here: one track per segment
+    assert len(rows) == 4 * 5 and set(rows["n_real_tracks"]) == set(rows["n_false_tracks"]) == {n_tracks}
+    assert n_tracks >= 3 and len(real) > n_tracks  # tracks of several windows
+    for col in ("track_fa_pct", "tracks_caught_pct", "track_accuracy", "track_auc_pct", "track_auc_max_pct"):
+        assert rows[col].between(0, 100).all(), col
+    assert set(rows["target_val_fa_pct"]) == {"argmax", "0.5", "1", "2", "5"}
+
+
 def test_build_dataset_is_deterministic(built, tmp_path):
     out, _ = built
     wheel = out.parent / "fake_traffic.whl"
