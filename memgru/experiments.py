@@ -139,9 +139,10 @@ def incident_rows(model: nn.Module, data: SequenceSet) -> pd.DataFrame:
     return rows.reset_index()
 
 
-def false_scores(model: nn.Module, data: SequenceSet) -> np.ndarray:
-    """P(false) [N] of a real-vs-false classifier (class 1 = false) on each sequence of `data`."""
-    return torch.softmax(predict(model, data.x), dim=-1)[:, 1].numpy()
+def false_scores(model: nn.Module, data: SequenceSet | np.ndarray) -> np.ndarray:
+    """P(false) [N] of a real-vs-false classifier (class 1 = false) on each sequence of `data` (or inputs [N, T, F])."""
+    x = data.x if isinstance(data, SequenceSet) else data
+    return torch.softmax(predict(model, x), dim=-1)[:, 1].numpy()
 
 
 def roc_auc(scores: np.ndarray, positive: np.ndarray) -> float:
@@ -242,8 +243,7 @@ def operating_rows(val_real: np.ndarray, test: np.ndarray, test_false: np.ndarra
 def _track_scores(model: nn.Module, x: np.ndarray, owner: np.ndarray) -> pd.DataFrame:
     """Mean and max P(false) per track (columns `mean`, `max`) of windows `x` [N, T, F] whose track indices are
     `owner` [N] (0..K-1)."""
-    scores = torch.softmax(predict(model, x), dim=-1)[:, 1].numpy()
-    return pd.Series(scores).groupby(owner).agg(["mean", "max"])
+    return pd.Series(false_scores(model, x)).groupby(owner).agg(["mean", "max"])
 
 
 def _track_ids(meta: pd.DataFrame) -> np.ndarray | None:

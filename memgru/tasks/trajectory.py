@@ -599,22 +599,17 @@ def track_pieces(points: np.ndarray, meta: pd.DataFrame) -> tuple[list[np.ndarra
     motion) ends a piece, so a piece is gap-free and made only of windows the models are tested on.
     """
     step = (points.shape[1] - 1) * STEP_S
-    order = meta.sort_values(["source", "segment", "start_time_s"], kind="stable").index.to_numpy()
-    pieces, rows, current = [], [], []
-    for k, i in enumerate(order):
-        row = meta.loc[i]
-        if current:
-            prev = meta.loc[current[-1]]
-            joined = (prev["source"], prev["segment"]) == (row["source"], row["segment"]) and \
-                abs(row["start_time_s"] - prev["start_time_s"] - step) < 1e-6
-            if not joined:
-                pieces.append(np.concatenate([points[current[0]], *(points[j][1:] for j in current[1:])]))
-                rows.append({"source": prev["source"], "segment": prev["segment"], "n_windows": len(current)})
-                current = []
-        current.append(i)
-        if k == len(order) - 1:
-            pieces.append(np.concatenate([points[current[0]], *(points[j][1:] for j in current[1:])]))
-            rows.append({"source": row["source"], "segment": row["segment"], "n_windows": len(current)})
+    meta = meta.reset_index(drop=True)  # row k describes points[k]
+    m = meta.sort_values(["source", "segment", "start_time_s"], kind="stable")
+    source, segment, start = (m[c].to_numpy() for c in ("source", "segment", "start_time_s"))
+    follows = (source[1:] == source[:-1]) & (segment[1:] == segment[:-1]) & (np.abs(np.diff(start) - step) < 1e-6)
+    piece = np.concatenate([[0], np.cumsum(~follows)])
+    pieces, rows = [], []
+    for k in range(piece[-1] + 1 if len(piece) else 0):
+        idx = m.index.to_numpy()[piece == k]
+        pieces.append(np.concatenate([points[idx[0]], *(points[j][1:] for j in idx[1:])]))
+        rows.append({"source": meta.loc[idx[0], "source"], "segment": meta.loc[idx[0], "segment"],
+                     "n_windows": len(idx)})
     return pieces, pd.DataFrame(rows, columns=["source", "segment", "n_windows"])
 
 
@@ -627,8 +622,7 @@ def make_fake_tracks(pieces: list[np.ndarray], sources: np.ndarray, rng: np.rand
     or a pull-off sustained over a long track ends far from where it began, and a ghost's single turn or climb
     is a small part of it. Replay and splice take another aircraft's track at least as long, cut to length; a
     track without one (the longest) gets a family from `families` that needs no partner (from `FAMILIES` when
-    `families` has none). Returns the fakes
-    and their `family`, `magnitude`, `source` (of the base track).
+    `families` has none). Returns the fakes and their `family`, `magnitude`, `source` (of the base track).
     """
     n = len(pieces)
     lengths = np.array([len(p) for p in pieces])
