@@ -228,25 +228,16 @@ def cmd_predict(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _print_false_windows(result: dict[str, Any]) -> None:
-    """For a real-vs-false verdict over several windows: how many windows pass the threshold and where the
-    most suspicious one starts (minutes from the first window), so a long track's verdict can be traced."""
-    from memgru.pipeline import window_scores
-    from memgru.tasks.trajectory_tracks import true_runs
+    """For a real-vs-false verdict over several windows: how many windows pass the threshold, where the most
+    suspicious one starts and the longest run of them (`pipeline.flagged_windows`), so a long track's verdict can
+    be traced."""
+    from memgru.pipeline import flagged_windows, window_scores
 
     if "false" not in result["probabilities"] or len(result.get("window_probabilities") or []) < 2:
         return
-    scores = window_scores(result, "false")
-    threshold = result.get("threshold") or 0.5
-    worst = max(range(len(scores)), key=scores.__getitem__)
     starts = result.get("input", {}).get("window_start_s") or []
-    where = f" (window starting {(starts[worst] - starts[0]) / 60:.1f} min in)" if len(starts) == len(scores) else ""
-    print(f"  windows with P(false) > {threshold:g}: {sum(v > threshold for v in scores)} of {len(scores)}; "
-          f"highest {scores[worst]:.3f}{where}")
-    runs = true_runs(np.asarray(scores) > threshold)
-    if runs and len(starts) == len(scores):
-        a, b = max(runs, key=lambda r: r[1] - r[0])
-        print(f"  longest run of such windows: {b - a} in a row, starting {(starts[a] - starts[0]) / 60:.1f} to "
-              f"{(starts[b - 1] - starts[0]) / 60:.1f} min in")
+    for line in flagged_windows(window_scores(result, "false"), starts, result.get("threshold") or 0.5):
+        print(f"  {line}")
 
 
 def _print_predict(result: dict[str, Any]) -> None:

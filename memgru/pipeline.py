@@ -272,6 +272,26 @@ def window_scores(result: dict[str, Any], label: str) -> list[float]:
     return [window[at] for window in result["window_probabilities"]]
 
 
+def flagged_windows(scores: list[float], starts_s: list[float], threshold: float) -> list[str]:
+    """Where a track's verdict comes from, in words: how many windows' P(false) `scores` pass `threshold`, the
+    highest and where it starts, and the longest run of consecutive windows over the threshold (minutes from the
+    first window start, `starts_s` in s; positions left out when the starts do not match the scores)."""
+    from memgru.tasks.trajectory_tracks import true_runs
+
+    timed = len(starts_s) == len(scores) > 0
+    minutes = [(t - starts_s[0]) / 60.0 for t in starts_s] if timed else []
+    worst = max(range(len(scores)), key=scores.__getitem__)
+    where = f" (window starting {minutes[worst]:.1f} min in)" if timed else ""
+    lines = [f"windows with P(false) > {threshold:g}: {sum(v > threshold for v in scores)} of {len(scores)}; "
+             f"highest {scores[worst]:.3f}{where}"]
+    runs = true_runs(np.asarray(scores) > threshold)
+    if runs and timed:
+        a, b = max(runs, key=lambda r: r[1] - r[0])
+        lines.append(f"longest run of such windows: {b - a} in a row, starting {minutes[a]:.1f} to "
+                     f"{minutes[b - 1]:.1f} min in")
+    return lines
+
+
 def prediction(task: str, model: nn.Module, user: UserInput, snr_db: float | None = None, seed: int = 0,
                threshold: float | None = None) -> dict[str, Any]:
     """What `model` (float or programmed) says about a prepared user input.

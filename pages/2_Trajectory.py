@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from memgru.errors import MemgruError
-from memgru.pipeline import two_class_verdict, window_scores
+from memgru.pipeline import flagged_windows, two_class_verdict, window_scores
 from memgru.plots import (
     altitude_figure,
     probability_bars,
@@ -82,6 +82,10 @@ scores = window_scores_table(info["window_start_s"],
                              {model: window_scores(res, "false") for model, res in result.items()})
 show_figure(window_scores_figure(scores, threshold, f"P(false) per 320-s window · {settings.label()}"), scores,
             f"trajectory_{item.name}_windows", "tr_windows")
+if info["n_windows"] > 1:
+    st.caption(" · ".join(f"{model}: " + "; ".join(flagged_windows(window_scores(res, "false"),
+                                                                 info["window_start_s"], threshold))
+                          for model, res in result.items()))
 if info["derived_fields"]:
     st.warning(f"{item.name} has no {', '.join(info['derived_fields'])}: derived from the positions, so the "
                "reported-vs-derived consistency features carry nothing and the verdict rests on the motion alone.")

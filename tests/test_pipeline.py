@@ -18,6 +18,7 @@ from memgru.pipeline import (
     CALIBRATION_SIZE,
     CALIBRATION_STEPS,
     calibration_inputs,
+    flagged_windows,
     input_noise,
     noisy_user_input,
     predict_file,
@@ -169,6 +170,17 @@ def test_activation_calibration_is_chosen_on_validation_with_the_default_kept_in
     assert choose_act_percentile(sweep({99.99: 94.0, 99.9: 95.0}, n=10), 99.99)[0] == 99.99  # 10 points per sequence
     with pytest.raises(MemgruError, match="no quantized rows"):
         choose_act_percentile(sweep({99.99: 94.0}).query("weight_bits < 4"), 99.99)
+
+
+def test_flagged_windows_trace_a_verdict_to_its_windows():
+    """Count over the threshold, the worst window and the longest run (minutes from the first start); without
+    matching start times no positions are given, without a window over the threshold no run."""
+    starts = [0.0, 320.0, 640.0, 960.0, 1280.0]
+    lines = flagged_windows([0.9, 0.2, 0.7, 0.8, 0.1], starts, 0.5)
+    assert lines == ["windows with P(false) > 0.5: 3 of 5; highest 0.900 (window starting 0.0 min in)",
+                     "longest run of such windows: 2 in a row, starting 10.7 to 16.0 min in"]
+    assert flagged_windows([0.9, 0.2], [], 0.5) == ["windows with P(false) > 0.5: 1 of 2; highest 0.900"]
+    assert len(flagged_windows([0.1, 0.2], starts[:2], 0.5)) == 1
 
 
 def test_whole_track_rows_count_tracks_by_their_mean_score():

@@ -157,6 +157,9 @@ def test_trajectory_real_false_sample_gnss_interference(monkeypatch):
     p_false = values(windows["data"][0]["y"])
     assert len(p_false) == 22 and p_false.mean() == pytest.approx(60.3, abs=0.1)  # the verdict's 0.603
     assert windows["layout"]["shapes"][0]["y0"] == 50.0
+    traced = [c.value for c in at.caption if c.value.startswith("float: windows with P(false) > 0.5")]
+    assert traced and "13 of 22; highest 1.000 (window starting 22.7 min in); longest run of such windows: 13 in a " \
+        "row, starting 12.0 to 28.0 min in · crossbar: " in traced[0]  # the CLI's trace, per model
 
 
 def test_soc_upload_estimate_rmse_and_bad_file(soc_model):
