@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -543,8 +544,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MemgruError as exc:
         sys.stderr.write(f"memgru {args.command}: error: {exc}\n")
         return EXIT_BAD_INPUT
-    if args.json:
-        print(json.dumps(result, sort_keys=True))
-    else:
-        args.show(result)
+    try:
+        if args.json:
+            print(json.dumps(result, sort_keys=True))
+        else:
+            args.show(result)
+        sys.stdout.flush()
+    except BrokenPipeError:  # the reader went away (`... | head`): the output was not wanted, not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit-time flush cannot fail
     return 0

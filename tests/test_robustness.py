@@ -485,6 +485,19 @@ def test_unwritable_outputs_are_refused_before_any_work(args, words, a_file, cap
 # ------------------------------------------------------------------------------- reproducibility
 
 
+def test_output_into_a_closed_pipe_is_not_an_error():
+    """`memgru predict ... | head -1`: the reader closes the pipe early; the command must end quietly with 0,
+    not print a BrokenPipeError traceback (a real subprocess: the pipe is closed before anything is written)."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "memgru", "predict", "--task", "trajectory", str(TRACK)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO)
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 0 and "Traceback" not in err and "BrokenPipe" not in err, err
+
+
 def test_same_seed_gives_byte_identical_predict_json(capsys):
     args = ["predict", "--task", "trajectory", TRACK, "--weight-bits", "4", "--sigma", "0.05", "--seed", "3", "--json"]
     first, second = cli(args, capsys), cli(args, capsys)
