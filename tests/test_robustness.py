@@ -194,7 +194,8 @@ BAD_TRACKS = [
     pytest.param(track_file(lambda d: replace_at("timestamp", 6, d["timestamp"][5])(d)),
                  "the timestamp repeats at data row 7", id="duplicate-timestamp"),
     pytest.param(track_file(lambda d: d.iloc[[0, 1, 2, 4, 3, *range(5, len(d))]]),
-                 "the timestamp goes back at data row 5", id="decreasing-timestamp"),
+                 "the timestamp goes back by 10 s at data row 5; timestamps must increase strictly (sort the rows by "
+                 "time if they are out of order", id="decreasing-timestamp"),
     pytest.param(track_file(lambda d: d.iloc[:20]), "too few usable points: a track needs 33 points 10 s apart",
                  id="fewer-points-than-a-window"),
     pytest.param(track_file(replace_at("latitude", 3, 200.0)), "impossible latitude 200 deg in data row 4",

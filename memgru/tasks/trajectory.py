@@ -846,8 +846,10 @@ def read_track_file(path: Path, *, allow_missing: bool = False) -> tuple[pd.Data
     dt = np.diff(t)
     if (dt <= 0).any():
         row = int(np.flatnonzero(dt <= 0)[0]) + 2
-        what = "repeats" if dt[row - 2] == 0 else "goes back"
-        raise MemgruError(f"{name}: the timestamp {what} at data row {row}; timestamps must increase strictly")
+        what = "repeats" if dt[row - 2] == 0 else f"goes back by {-dt[row - 2]:g} s"
+        hint = "" if dt[row - 2] == 0 else (" (sort the rows by time if they are out of order; give each recording "
+                                            "its own file if the file joins several)")
+        raise MemgruError(f"{name}: the timestamp {what} at data row {row}; timestamps must increase strictly{hint}")
     if t[-1] - t[0] > MAX_TRACK_SPAN_S:
         raise MemgruError(f"{name} spans {(t[-1] - t[0]) / 86400:,.1f} days, over the {MAX_TRACK_SPAN_S / 86400:g}-day "
                           "limit; give one flight per file")
