@@ -492,11 +492,12 @@ def test_output_into_a_closed_pipe_is_not_an_error():
     import subprocess
     import sys
 
-    proc = subprocess.Popen([sys.executable, "-m", "memgru", "predict", "--task", "trajectory", str(TRACK)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO)
-    proc.stdout.close()
-    err = proc.stderr.read().decode()
-    assert proc.wait(timeout=120) == 0 and "Traceback" not in err and "BrokenPipe" not in err, err
+    with subprocess.Popen([sys.executable, "-m", "memgru", "predict", "--task", "trajectory", str(TRACK)],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO) as proc:
+        proc.stdout.close()
+        err = proc.stderr.read().decode()
+        code = proc.wait(timeout=120)
+    assert code == 0 and "Traceback" not in err and "BrokenPipe" not in err, err
 
 
 def test_same_seed_gives_byte_identical_predict_json(capsys):
