@@ -280,9 +280,9 @@ def cmd_evaluate(args: argparse.Namespace) -> dict[str, Any]:
     device = device_from_args(args)
     snrs = [None] if not args.snr_db else [None, *args.snr_db]
     perturb, noise_on = io.input_noise(data_dir)
-    tables = []
+    calibration, tables = load_calibration(folder), []
     for percentile in percentiles:
-        rows = evaluate_sets(model, sets, load_calibration(folder), bits=args.bits, sigmas=args.sigma_list, snrs=snrs,
+        rows = evaluate_sets(model, sets, calibration, bits=args.bits, sigmas=args.sigma_list, snrs=snrs,
                              seeds=range(args.seed, args.seed + args.seeds), act_bits=args.act_bits, device=device,
                              act_percentile=percentile, gate_bits=args.gate_bits, perturb=perturb)
         # a sweep over calibrations names each row's (min/max included); one calibration keeps the usual columns

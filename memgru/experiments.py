@@ -180,7 +180,7 @@ def track_rows(val_real: np.ndarray, real_tracks: pd.DataFrame, false_tracks: pd
     aucs = {"track_auc_pct": roc_auc(np.concatenate([real_tracks["mean"], false_tracks["mean"]]), truth),
             "track_auc_max_pct": roc_auc(np.concatenate([real_tracks["max"], false_tracks["max"]]), truth)}
     real_tracks, false_tracks = real_tracks["mean"].to_numpy(), false_tracks["mean"].to_numpy()
-    rows = []
+    rows, by_family = [], []
     for target, threshold in threshold_settings(val_real, targets):
         fa, caught = real_tracks > threshold, false_tracks > threshold
         rows.append({
@@ -192,13 +192,11 @@ def track_rows(val_real: np.ndarray, real_tracks: pd.DataFrame, false_tracks: pd
         })
         for name in [] if family is None else sorted(set(family)):
             mine = np.asarray(family) == name
-            rows.append({"family": name, "target_val_fa_pct": target, "threshold": threshold,
-                         "tracks_caught_pct": float(caught[mine].mean() * 100), "n_false_tracks": int(mine.sum())})
-    table = pd.DataFrame(rows)
-    if family is not None:
-        table["family"] = table["family"].fillna("all")
-        table = pd.concat([table[table["family"] == "all"], table[table["family"] != "all"]], ignore_index=True)
-    return table
+            by_family.append({"family": name, "target_val_fa_pct": target, "threshold": threshold,
+                              "tracks_caught_pct": float(caught[mine].mean() * 100), "n_false_tracks": int(mine.sum())})
+    if family is None:
+        return pd.DataFrame(rows)
+    return pd.concat([pd.DataFrame(rows).assign(family="all"), pd.DataFrame(by_family)], ignore_index=True)
 
 
 def operating_rows(val_real: np.ndarray, test: np.ndarray, test_false: np.ndarray, magnitude: np.ndarray,
@@ -364,14 +362,13 @@ def run_experiment(
         if "magnitude" not in test.meta or "segment" not in test.meta:
             raise MemgruError(f"the tracks experiment needs real tracks cut into windows; {task} has none")
         mod = io.module
-        real = (test.y == 0)
-        pieces, piece_meta = mod.track_pieces(mod.load_points(data_dir, "test")[real],
-                                              test.meta[real].reset_index(drop=True))
+        real = test.y == 0
+        real_meta = test.meta[real].reset_index(drop=True)
+        pieces, piece_meta = mod.track_pieces(mod.load_points(data_dir, "test")[real], real_meta)
         fakes, fake_meta = mod.make_fake_tracks(pieces, piece_meta["source"].to_numpy(),
                                                 np.random.default_rng(mod.TRACK_FAKES_SEED))
-        stats = mod.load_feature_stats(data_dir)
-        x_real, owner_real = mod.track_windows(pieces, stats)
-        x_fake, owner_fake = mod.track_windows(fakes, stats)
+        x_real, owner_real = test.x[real], mod.track_piece_ids(real_meta)  # the real tracks are the test windows
+        x_fake, owner_fake = mod.track_windows(fakes, mod.load_feature_stats(data_dir))
         val = io.load_split(data_dir, "val")
         tables = []
         for setting, chip in four_chips():

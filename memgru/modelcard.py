@@ -200,9 +200,10 @@ def _noise_selection_section(task: str, value: str, unit: str) -> list[str]:
             "the test split was evaluated).", "", markdown_table(table)]
 
 
-CALIBRATION_MODELS = {"float": "GRU, float-trained", "noise": "GRU, deployed (noise-trained)",
-                      "dcnn": "Dilated CNN baseline"}
-"""`results/<task>_act_percentile_<key>.csv` -> the model its validation calibration sweep is of."""
+CALIBRATION_MODELS = {"float": ("GRU, float-trained", "pretrained/{task}/float"),
+                      "noise": ("GRU, deployed (noise-trained)", "pretrained/{task}"),
+                      "dcnn": ("Dilated CNN baseline", "baselines/{task}_dcnn/float")}
+"""`results/<task>_act_percentile_<key>.csv` -> (the model its validation calibration sweep is of, its checkpoint)."""
 
 
 def _calibration_section(task: str, value: str, unit: str) -> list[str]:
@@ -210,9 +211,7 @@ def _calibration_section(task: str, value: str, unit: str) -> list[str]:
     with a sweep `results/<task>_act_percentile_<key>.csv` (`CALIBRATION_MODELS`)."""
     rows, commands = [], []
     default = task_spec(task).act_percentile
-    checkpoints = {"float": f"pretrained/{task}/float", "noise": f"pretrained/{task}",
-                   "dcnn": f"baselines/{task}_dcnn/float"}
-    for key, label in CALIBRATION_MODELS.items():
+    for key, (label, checkpoint) in CALIBRATION_MODELS.items():
         path = results_root() / f"{task}_act_percentile_{key}.csv"
         if not path.is_file():
             continue
@@ -222,8 +221,8 @@ def _calibration_section(task: str, value: str, unit: str) -> list[str]:
                                "chosen": f"{chosen:g}"}, name=label))
         bits = ",".join(str(int(b)) for b in sorted(sweep["weight_bits"].unique()))
         percentiles = ",".join(f"{p:g}" for p in sorted(sweep["act_percentile"].unique(), reverse=True))
-        commands.append(f"`python -m memgru evaluate --task {task} --checkpoint {checkpoints[key]} --split val "
-                        f"--bits {bits} --act-percentile {percentiles} --out results/{path.name}`")
+        commands.append(f"`python -m memgru evaluate --task {task} --checkpoint {checkpoint.format(task=task)} "
+                        f"--split val --bits {bits} --act-percentile {percentiles} --out results/{path.name}`")
     if not rows:
         return []
     table = pd.DataFrame(rows).rename_axis("model (mean over weight bits)")
@@ -434,6 +433,11 @@ def _incident_table(rows: pd.DataFrame, value: str) -> str:
             "not rates.")
 
 
+def _rule_label(target: object) -> str:
+    """How the card names an operating point: 'argmax (0.5)' or '1 % on val' (a threshold set on validation)."""
+    return "argmax (0.5)" if str(target) == "argmax" else f"{target} % on val"
+
+
 def _operating_table(rows: pd.DataFrame, value: str) -> str:
     """Detection at validation-set false-alarm rates, per model (`experiments.operating_rows`)."""
     tracks = "track_fa_pct" in rows and rows["track_fa_pct"].notna().any()
@@ -443,7 +447,7 @@ def _operating_table(rows: pd.DataFrame, value: str) -> str:
              "flights | ROC AUC |", "|---|---|---|---|---|" + ("---|" if tracks else "") + "---|---|---|---|---|"]
     for (training, bits), r in rows.groupby(["training", "weight_bits"], sort=False):
         for row in r.itertuples():
-            rule = "argmax (0.5)" if str(row.target_val_fa_pct) == "argmax" else f"{row.target_val_fa_pct} % on val"
+            rule = _rule_label(row.target_val_fa_pct)
             lines.append(f"| {_chip_label(training, bits)} | {rule} | "
                          f"{row.threshold:.3f} | {row.val_fa_pct:.2f} | {row.test_fa_pct:.2f} | "
                          + (f"{row.track_fa_pct:.2f} | " if tracks else "")
@@ -470,7 +474,7 @@ def _tracks_table(rows: pd.DataFrame, value: str) -> str:
              "ROC AUC, worst window |", "|---|---|---|---|---|---|---|---|---|"]
     for (training, bits), r in rows.groupby(["training", "weight_bits"], sort=False):
         for row in r.itertuples():
-            rule = "argmax (0.5)" if str(row.target_val_fa_pct) == "argmax" else f"{row.target_val_fa_pct} % on val"
+            rule = _rule_label(row.target_val_fa_pct)
             lines.append(f"| {_chip_label(training, bits)} | {rule} | {row.threshold:.3f} | {row.track_fa_pct:.2f} | "
                          f"{row.tracks_caught_pct:.2f} | {row.tracks_caught_strong_pct:.2f} | "
                          f"{row.track_accuracy:.2f} | {row.track_auc_pct:.2f} | {row.track_auc_max_pct:.2f} |")

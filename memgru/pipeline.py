@@ -234,10 +234,10 @@ def predict_file(
     interpolate them (`trajectory.read_track_file`); refused for tasks whose files have no cells."""
     check_threshold(task, threshold)
     io = task_io(task)
-    io.check_options(allow_missing=allow_missing)  # before the checkpoint is loaded
+    options = io.check_options(allow_missing=allow_missing)  # before the checkpoint is loaded
     folder = Path(checkpoint) if checkpoint else task_spec(task).pretrained_dir
     model, config = load_checkpoint(folder, task=task)
-    user = io.read_file(Path(path), input_stats(config, folder), allow_missing=allow_missing)
+    user = io.read_input(Path(path), input_stats(config, folder), **options)
     chip = deployed_model(model, folder, weight_bits, act_bits, sigma, seed, device, gate_bits)
     setting = {"weight_bits": weight_bits, "act_bits": act_bits, "sigma": sigma, "snr_db": snr_db, "seed": seed}
     if gate_bits is not None:

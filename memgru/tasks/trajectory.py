@@ -590,23 +590,37 @@ PAIRED_FAMILIES = ("replay", "splice")
 """False-track families that borrow another aircraft's track."""
 
 
+def track_piece_ids(meta: pd.DataFrame, window_points: int = WINDOW_POINTS) -> np.ndarray:
+    """The real track each window belongs to, [N] in `meta`'s row order (`track_pieces` numbers them).
+
+    `meta` (source, segment, start_time_s) describes a split's real windows of `window_points` points. Windows of
+    one aircraft's segment that follow each other (the next starting where the previous ends: the test split's
+    windows do not overlap) share a track; a window the build dropped (impossible motion) ends one. Tracks are
+    numbered in (source, segment, start) order.
+    """
+    step = (window_points - 1) * STEP_S
+    meta = meta.reset_index(drop=True)
+    order = meta.sort_values(["source", "segment", "start_time_s"], kind="stable").index.to_numpy()
+    source, segment, start = (meta[c].to_numpy()[order] for c in ("source", "segment", "start_time_s"))
+    follows = (source[1:] == source[:-1]) & (segment[1:] == segment[:-1]) & (np.abs(np.diff(start) - step) < 1e-6)
+    ids = np.empty(len(meta), dtype=np.int64)
+    ids[order] = np.concatenate([[0], np.cumsum(~follows)]) if len(meta) else []
+    return ids
+
+
 def track_pieces(points: np.ndarray, meta: pd.DataFrame) -> tuple[list[np.ndarray], pd.DataFrame]:
     """The real tracks a split's windows were cut from, rebuilt: [P_i, 7] each, and (source, segment, n_windows).
 
-    `points` [N, P, 7] and `meta` (source, segment, start_time_s) are a split's real windows. Windows of one
-    aircraft's segment that follow each other (the next starting where the previous ends: the test split's
-    windows do not overlap) are joined at their shared point; a window the build dropped (impossible
-    motion) ends a piece, so a piece is gap-free and made only of windows the models are tested on.
+    `points` [N, P, 7] and `meta` (source, segment, start_time_s) are a split's real windows; the windows of one
+    track (`track_piece_ids`) are joined at their shared point, so a track is gap-free and made only of windows
+    the models are tested on.
     """
-    step = (points.shape[1] - 1) * STEP_S
     meta = meta.reset_index(drop=True)  # row k describes points[k]
-    m = meta.sort_values(["source", "segment", "start_time_s"], kind="stable")
-    source, segment, start = (m[c].to_numpy() for c in ("source", "segment", "start_time_s"))
-    follows = (source[1:] == source[:-1]) & (segment[1:] == segment[:-1]) & (np.abs(np.diff(start) - step) < 1e-6)
-    piece = np.concatenate([[0], np.cumsum(~follows)])
+    ids = track_piece_ids(meta, points.shape[1])
+    order = meta.sort_values(["source", "segment", "start_time_s"], kind="stable").index.to_numpy()
     pieces, rows = [], []
-    for k in range(piece[-1] + 1 if len(piece) else 0):
-        idx = m.index.to_numpy()[piece == k]
+    for k in range(int(ids.max()) + 1 if len(ids) else 0):
+        idx = order[ids[order] == k]
         pieces.append(np.concatenate([points[idx[0]], *(points[j][1:] for j in idx[1:])]))
         rows.append({"source": meta.loc[idx[0], "source"], "segment": meta.loc[idx[0], "segment"],
                      "n_windows": len(idx)})
