@@ -97,6 +97,21 @@ def read_config(directory: str | Path) -> dict[str, Any]:
     return config
 
 
+def update_extra(directory: str | Path, values: dict[str, Any]) -> Path:
+    """Merge JSON-able `values` into the `extra` of the checkpoint in `directory` (e.g. the activation
+    calibration `calibrate` chose on validation); the weights and their sha256 are untouched. Returns
+    the config.json path."""
+    config = read_config(directory)
+    extra = config.get("extra") if isinstance(config.get("extra"), dict) else {}
+    config["extra"] = {**extra, **values}
+    path = Path(directory) / CONFIG
+    try:
+        path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    except OSError as exc:
+        raise MemgruError(f"cannot write {path}: {exc.strerror}") from exc
+    return path
+
+
 def load_checkpoint(directory: str | Path, task: str | None = None) -> tuple[nn.Module, dict[str, Any]]:
     """Rebuild the model saved in `directory` (eval mode) and return it with its config dict.
 

@@ -264,16 +264,16 @@ def cmd_evaluate(args: argparse.Namespace) -> dict[str, Any]:
     """Metric vs weight bits / sigma / input SNR on a split of the task's data."""
     from memgru.checkpoint import load_checkpoint
     from memgru.export import output_folder
-    from memgru.pipeline import evaluate_sets, load_calibration
+    from memgru.pipeline import evaluate_sets, load_calibration, task_act_percentile
     from memgru.tasks.io import task_io
 
-    percentiles = args.act_percentile or [task_spec(args.task).act_percentile]
     if args.out and Path(args.out).is_dir():
         raise MemgruError(f"--out {args.out} is a folder; give a CSV file name")
     if args.out:
         output_folder(Path(args.out).resolve().parent)
     folder = Path(args.checkpoint) if args.checkpoint else task_spec(args.task).pretrained_dir
     model, _ = load_checkpoint(folder, task=args.task)
+    percentiles = args.act_percentile or [task_act_percentile(folder)]
     io = task_io(args.task)
     data_dir = io.data_dir(args.data_dir)
     sets = io.evaluation_sets(data_dir) if args.split == "test" else [({}, io.load_split(data_dir, args.split))]
@@ -324,6 +324,32 @@ def cmd_experiment(args: argparse.Namespace) -> dict[str, Any]:
             "rows": rows.replace({np.nan: None}).to_dict(orient="records")}
 
 
+def cmd_calibrate(args: argparse.Namespace) -> dict[str, Any]:
+    """Choose a checkpoint's activation calibration on validation and store it in its config."""
+    from memgru.experiments import calibrate_checkpoint
+    from memgru.export import output_folder
+
+    if args.out and Path(args.out).is_dir():
+        raise MemgruError(f"--out {args.out} is a folder; give a CSV file name")
+    if args.out:
+        output_folder(Path(args.out).resolve().parent)
+    folder = Path(args.checkpoint) if args.checkpoint else task_spec(args.task).pretrained_dir
+    sweep = {key: getattr(args, key) for key in ("bits", "percentiles") if getattr(args, key) is not None}
+    chosen, table, rows = calibrate_checkpoint(args.task, folder, args.data_dir, act_bits=args.act_bits,
+                                               store=not args.dry_run, **sweep)
+    if args.out:
+        rows.to_csv(args.out, index=False)
+    return {"task": args.task, "checkpoint": str(folder), "act_percentile": chosen, "stored": not args.dry_run,
+            "table": table.to_dict(orient="records"), "csv": args.out}
+
+
+def _print_calibrate(result: dict[str, Any]) -> None:
+    print(f"{result['checkpoint']}: mean validation accuracy (%) over the quantized weight bits, per calibration")
+    print(pd.DataFrame(result["table"]).round({"mean": 2}).to_string(index=False))
+    where = "stored in its config.json" if result["stored"] else "not stored (--dry-run)"
+    print(f"chosen: {result['act_percentile']:g} ({where})" + (f"; rows in {result['csv']}" if result["csv"] else ""))
+
+
 def cmd_card(args: argparse.Namespace) -> dict[str, Any]:
     """Regenerate a task's model card."""
     from memgru.modelcard import write_model_card
@@ -357,15 +383,17 @@ def cmd_plan(args: argparse.Namespace) -> dict[str, Any]:
     """Fusion quantization: per-matrix / per-activation precision under device constraints."""
     from memgru.export import output_folder
     from memgru.fusion import PlanConstraints, plan_task
+    from memgru.pipeline import task_act_percentile
     from memgru.tasks.registry import results_root
 
     out = Path(args.out) if args.out else results_root() / f"plan_{args.task}.json"
     if out.is_dir():
         raise MemgruError(f"--out {out} is a folder; give a .json file path")
     output_folder(out.resolve().parent)
+    folder = Path(args.checkpoint) if args.checkpoint else task_spec(args.task).pretrained_dir / "float"
     constraints = PlanConstraints(
         max_states=args.max_states, max_slices=args.max_slices, dac_bits=args.dac_bits, adc_bits=args.adc_bits,
-        activation_circuit=args.circuit, lut_bits=args.lut_bits, act_percentile=task_spec(args.task).act_percentile,
+        activation_circuit=args.circuit, lut_bits=args.lut_bits, act_percentile=task_act_percentile(folder),
         act_bits=args.act_bits,
     )
     report = plan_task(args.task, args.checkpoint, args.data_dir, args.tolerance, constraints, args.sigma,
@@ -469,8 +497,8 @@ def _parser() -> _Parser:
     p.add_argument("--seeds", type=_positive_int, default=1, help="device seeds per setting")
     p.add_argument("--act-percentile", type=_percentile_list, default=None,
                    help="calibrate activation ranges on [100-p, p] percentiles (100 = min/max; default: the "
-                        "task's, 99.99 for trajectory, 100 for audio and soc); a comma-separated list evaluates each "
-                        "(rows carry act_percentile)")
+                        "checkpoint's, chosen by `calibrate`, else the task's: 99.99 for trajectory, 100 for audio "
+                        "and soc); a comma-separated list evaluates each (rows carry act_percentile)")
     p.add_argument("--out", help="also write the rows as CSV")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(run=cmd_evaluate, show=_print_evaluate, sigma=None)
@@ -492,7 +520,8 @@ def _parser() -> _Parser:
                    help="activation bits of the quantized models (2..16, 32 = float)")
     _add_gate_bits(p, " (bits, sigma, snr)")
     p.add_argument("--act-percentile", type=_percentile, default=None,
-                   help="activation range calibration of the quantized models, as for evaluate (default: the task's)")
+                   help="activation range calibration of all quantized models, as for evaluate (default: each "
+                        "model's own, see calibrate)")
     p.add_argument("--qat-epochs", type=int, default=2, help="QAT fine-tuning epochs per precision")
     p.add_argument("--limit", type=_positive_int, default=None,
                    help="evaluate at most this many sequences per set (seeded)")
@@ -522,6 +551,20 @@ def _parser() -> _Parser:
     p.add_argument("--out", help="JSON path (default results/plan_<task>.json)")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(run=cmd_plan, show=_print_plan)
+
+    p = sub.add_parser("calibrate", help="choose a checkpoint's activation calibration on validation and store it")
+    p.add_argument("--task", choices=TASK_NAMES, required=True, help="which task model")
+    p.add_argument("--checkpoint", help="checkpoint folder (default pretrained/<task>)")
+    p.add_argument("--data-dir", help="built dataset folder (default data/<task>)")
+    p.add_argument("--bits", type=_bits_list, default=None,
+                   help="weight bits evaluated (default 2,3,4,5,6,7,8,16; the choice averages those from 4 to 16)")
+    p.add_argument("--percentiles", type=_percentile_list, default=None,
+                   help="calibrations compared (default 100,99.999,99.99,99.9,99.5; 100 = min/max)")
+    p.add_argument("--act-bits", type=_bits, default=8, help="activation bits")
+    p.add_argument("--dry-run", action="store_true", help="report the choice without writing it into the checkpoint")
+    p.add_argument("--out", help="also write the sweep's rows as CSV")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.set_defaults(run=cmd_calibrate, show=_print_calibrate)
 
     p = sub.add_parser("card", help="write pretrained/<task>/MODEL_CARD.md from the checkpoints and results/")
     p.add_argument("--task", choices=TASK_NAMES, required=True, help="which task model")

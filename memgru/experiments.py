@@ -37,10 +37,10 @@ import pandas as pd
 import torch
 from torch import nn
 
-from memgru.checkpoint import load_checkpoint
+from memgru.checkpoint import load_checkpoint, update_extra
 from memgru.config import FLOAT_BITS, TrainConfig
 from memgru.errors import MemgruError
-from memgru.pipeline import deployed_model, evaluate_sets, load_calibration, plain_copy, subset
+from memgru.pipeline import deployed_model, evaluate_sets, load_calibration, plain_copy, subset, task_act_percentile
 from memgru.tasks.common import SequenceSet
 from memgru.tasks.io import task_io
 from memgru.tasks.registry import task_spec
@@ -88,6 +88,49 @@ def choose_act_percentile(rows: pd.DataFrame, default: float, value: str = "accu
     chosen = float(default) if float(default) in tied else float(tied[0])  # sorted widest first
     table = pd.DataFrame({"act_percentile": means.index, "mean": means.to_numpy(), "chosen": means.index == chosen})
     return chosen, table
+
+
+CALIBRATION_PERCENTILES = (100.0, 99.999, 99.99, 99.9, 99.5)
+"""Activation calibrations (percentiles; 100 = min/max) a `calibrate` sweep compares by default."""
+CALIBRATION_BITS = (2, 3, 4, 5, 6, 7, 8, 16)
+"""Weight bits a `calibrate` sweep evaluates by default (the choice averages those from `CALIBRATION_MIN_BITS`)."""
+
+
+def calibrate_checkpoint(
+    task: str, folder: Path, data_dir: Path | None = None, bits: Sequence[int] = CALIBRATION_BITS,
+    percentiles: Sequence[float] = CALIBRATION_PERCENTILES, act_bits: int = 8, store: bool = True,
+) -> tuple[float, pd.DataFrame, pd.DataFrame]:
+    """Choose the activation calibration of the checkpoint in `folder` on the validation split.
+
+    Evaluates it at every weight precision in `bits` (ideal device, `act_bits` activations) and every
+    percentile, applies `choose_act_percentile` (accuracy tasks only: its tie rule counts validation
+    sequences) and, when `store`, writes the choice into the checkpoint's config (`extra.act_percentile`,
+    read by `pipeline.task_act_percentile`, so `predict`, `evaluate`, `experiment` and the dashboard use it).
+    Returns (chosen percentile, table of percentile / mean / chosen, the sweep's rows).
+    """
+    spec = task_spec(task)
+    if spec.metric != "accuracy":
+        raise MemgruError(f"calibrate chooses on validation accuracy; {task}'s metric is {spec.metric}")
+    if not percentiles:
+        raise MemgruError("calibrate needs at least one percentile")
+    quantized = [b for b in bits if CALIBRATION_MIN_BITS <= b < FLOAT_BITS]
+    if not quantized:
+        raise MemgruError(f"calibrate needs weight bits from {CALIBRATION_MIN_BITS} to 16 to choose on, got "
+                          f"{','.join(str(b) for b in bits)}")
+    model, _ = load_checkpoint(folder, task=task)
+    io = task_io(task)
+    val = io.load_split(io.data_dir(data_dir), "val")
+    calibration = load_calibration(folder)
+    rows = pd.concat([evaluate_sets(model, [({}, val)], calibration, bits=list(bits), act_bits=act_bits,
+                                    act_percentile=p).assign(act_percentile=p) for p in percentiles],
+                     ignore_index=True).drop(columns="seconds")
+    chosen, table = choose_act_percentile(rows, spec.act_percentile)
+    if store:
+        update_extra(folder, {"act_percentile": chosen, "act_percentile_sweep": {
+            "split": "val", "act_bits": act_bits, "weight_bits": quantized,
+            "mean_accuracy": {f"{p:g}": round(float(m), 4) for p, m in zip(table["act_percentile"], table["mean"],
+                                                                          strict=True)}}})
+    return chosen, table, rows
 
 
 def family_rows(model: nn.Module, data: SequenceSet) -> pd.DataFrame:
@@ -264,19 +307,34 @@ def qat_finetune(
     return trained
 
 
-def _four_chips(task: str, folder: Path, float_model: nn.Module, act_bits: int, act_percentile: float
+def _four_chips(task: str, folder: Path, float_model: nn.Module, act_bits: int, percentiles: dict[str, float]
                 ) -> list[tuple[dict[str, object], nn.Module]]:
     """The float- and noise-trained models of a task folder at float and at 6-bit weights (ideal device,
-    calibrated on the float model's calibration set at `act_percentile`): [({training, weight_bits, act_bits},
-    model)]."""
+    calibrated on the float model's calibration set at `percentiles[training]`): [({training, weight_bits,
+    act_bits[, act_percentile of a quantized chip]}, model)]."""
     noise_model, _ = load_checkpoint(folder, task=task)
     chips = []
     for training, model in (("float", float_model), ("noise", noise_model)):
         for bits in (FLOAT_BITS, 6):
             act = FLOAT_BITS if bits >= FLOAT_BITS else act_bits
-            chips.append(({"training": training, "weight_bits": bits, "act_bits": act},
-                          deployed_model(model, folder / "float", bits, act, 0.0, 0, act_percentile=act_percentile)))
+            setting: dict[str, object] = {"training": training, "weight_bits": bits, "act_bits": act}
+            if bits < FLOAT_BITS:
+                setting["act_percentile"] = percentiles[training]
+            chips.append((setting, deployed_model(model, folder / "float", bits, act, 0.0, 0,
+                                         act_percentile=percentiles[training])))
     return chips
+
+
+def model_percentiles(folder: Path, act_percentile: float | None = None) -> dict[str, float]:
+    """Activation calibration of each model of a task folder, {"float": ..., "noise": ...}: `act_percentile`
+    for both when given, else each checkpoint's own (`pipeline.task_act_percentile`: the one `calibrate` chose
+    on validation, or the task's default)."""
+    if act_percentile is not None:
+        return {"float": act_percentile, "noise": act_percentile}
+    percentiles = {"float": task_act_percentile(folder / "float")}
+    if (folder / "config.json").is_file():  # a baseline folder holds only float/
+        percentiles["noise"] = task_act_percentile(folder)
+    return percentiles
 
 
 def run_experiment(
@@ -300,13 +358,14 @@ def run_experiment(
     `limit` evaluates a seeded random subset of at most that many sequences per evaluation set
     (the rows' `n` column says how many were used). `gate_bits` gives the gate outputs their own
     precision (bits, sigma and snr experiments; see `QuantConfig.gate_bits`). `act_percentile`: activation
-    range calibration of every quantized model (default the task's `TaskSpec.act_percentile`).
+    range calibration of every quantized model (default: each model's own, `model_percentiles`; QAT models
+    take their float-trained model's).
     """
     if gate_bits is not None and name in TABLE_EXPERIMENTS:
         raise MemgruError(f"--gate-bits applies to the bits, sigma and snr experiments, not {name}")
-    percentile = task_spec(task).act_percentile if act_percentile is None else act_percentile
-    acts = {"act_bits": act_bits, "act_percentile": percentile,
-            **({} if gate_bits is None else {"gate_bits": gate_bits})}
+    percentiles = model_percentiles(folder, act_percentile)
+    acts = {"act_bits": act_bits, **({} if gate_bits is None else {"gate_bits": gate_bits})}
+    float_acts = {**acts, "act_percentile": percentiles["float"]}
     io = task_io(task)
     data_dir = io.data_dir(data_dir)
     sets = [(group, subset(data, limit)) for group, data in io.evaluation_sets(data_dir)]
@@ -316,31 +375,31 @@ def run_experiment(
     start = time.perf_counter()
 
     def four_chips() -> list[tuple[dict[str, object], nn.Module]]:
-        return _four_chips(task, folder, float_model, act_bits, percentile)
+        return _four_chips(task, folder, float_model, act_bits, percentiles)
 
     if name == "bits":
-        ptq = evaluate_sets(float_model, sets, calibration, bits=bits, **acts).assign(method="ptq")
+        ptq = evaluate_sets(float_model, sets, calibration, bits=bits, **float_acts).assign(method="ptq")
         say(f"PTQ done in {time.perf_counter() - start:.0f} s")
         train, val = io.load_split(data_dir, "train"), io.load_split(data_dir, "val")
         base = TrainConfig.from_dict(float_cfg["extra"]["train"])
         qat = []
         for b in (b for b in bits if b < FLOAT_BITS):
             tuned = plain_copy(qat_finetune(float_model, train, val, base, b, qat_epochs), float_model.cfg)
-            qat.append(evaluate_sets(tuned, sets, calibration, bits=[b], **acts).assign(method="qat",
-                                                                                      qat_epochs=qat_epochs))
+            qat.append(evaluate_sets(tuned, sets, calibration, bits=[b], **float_acts).assign(
+                method="qat", qat_epochs=qat_epochs))
             say(f"QAT {b}-bit done at {time.perf_counter() - start:.0f} s")
         rows = pd.concat([ptq, *qat], ignore_index=True)
     elif name == "sigma":
         noise_model, _ = load_checkpoint(folder, task=task)
         tables = []
         for training, model in (("float", float_model), ("noise", noise_model)):
-            tables.append(evaluate_sets(model, sets, calibration, bits=[6], **acts, sigmas=sigmas,
-                                    seeds=range(seeds)).assign(training=training))
+            tables.append(evaluate_sets(model, sets, calibration, bits=[6], **acts, sigmas=sigmas, seeds=range(seeds),
+                                        act_percentile=percentiles[training]).assign(training=training))
             say(f"sigma sweep of the {training}-trained model done at {time.perf_counter() - start:.0f} s")
         rows = pd.concat(tables, ignore_index=True)
     elif name == "snr":
         perturb, noise_on = io.input_noise(data_dir)
-        rows = evaluate_sets(float_model, sets, calibration, bits=[6, FLOAT_BITS], **acts,
+        rows = evaluate_sets(float_model, sets, calibration, bits=[6, FLOAT_BITS], **float_acts,
                              snrs=[None, *snrs], perturb=perturb).assign(noise_on=noise_on)
     elif name == "families":
         rows = pd.concat([family_rows(chip, data).assign(**setting)

@@ -83,7 +83,7 @@ class PlanConstraints:
     """Allow float (32-bit) slots: a simulation reference, not a chip (needs `max_states` >= 2^16)."""
     act_percentile: float = 100.0
     """Activation range calibration of every planned chip (`QuantConfig.act_percentile`; the CLI passes the
-    task's `TaskSpec.act_percentile`)."""
+    planned checkpoint's, `pipeline.task_act_percentile`)."""
     act_bits: int | None = None
     """Hold every activation point at this precision (e.g. 8, as in the uniform W6/A8 chip) and plan the weights
     only; None plans activations too. Must fit the DAC / periphery bounds."""

@@ -14,8 +14,15 @@ import pandas as pd
 from memgru.checkpoint import read_config
 from memgru.config import FLOAT_BITS
 from memgru.evaluate import summarise
-from memgru.experiments import CALIBRATION_MIN_BITS, DETECTABLE_MAGNITUDE, choose_act_percentile
-from memgru.tasks.registry import DEFAULT_TRAIN, baselines_root, results_root, task_spec
+from memgru.experiments import (
+    CALIBRATION_BITS,
+    CALIBRATION_MIN_BITS,
+    CALIBRATION_PERCENTILES,
+    DETECTABLE_MAGNITUDE,
+    choose_act_percentile,
+)
+from memgru.pipeline import task_act_percentile
+from memgru.tasks.registry import DEFAULT_TRAIN, baselines_root, pretrained_root, results_root, task_spec
 from memgru.tasks.trajectory import TRAIN_COPIES, TRAIN_MAGNITUDE_RANGE
 
 DATA_NOTES = {
@@ -119,9 +126,28 @@ def _precision(rows: pd.DataFrame) -> tuple[str, int | None, int | None]:
     gate = gates[0] if len(gates) == 1 else None
     if gate is not None:
         text += f", {gate}-bit gate outputs"
-    if "act_percentile" in rows and quantized["act_percentile"].notna().any():
-        text += f" (ranges: {float(quantized['act_percentile'].dropna().iloc[0]):g}th percentile)"
-    return text, acts[0] if len(acts) == 1 else None, gate
+    return text + _ranges_text(quantized), acts[0] if len(acts) == 1 else None, gate
+
+
+def _range_name(percentile: float) -> str:
+    """'99.99th percentile', or 'min/max' for 100."""
+    return "min/max" if percentile >= 100 else f"{percentile:g}th percentile"
+
+
+def _ranges_text(quantized: pd.DataFrame) -> str:
+    """' (ranges: 99.99th percentile)' for the activation calibration of a table's quantized rows ('' for min/max
+    or no `act_percentile` column); per training when the float- and noise-trained models differ (each at the
+    calibration `calibrate` chose for it): ' (ranges: float-trained 99.999th percentile, noise-trained min/max)'."""
+    if "act_percentile" not in quantized or quantized.empty:
+        return ""
+    percentile = quantized["act_percentile"].fillna(100.0)
+    if percentile.nunique() > 1 and "training" in quantized:
+        per_training = percentile.groupby(quantized["training"], sort=False)
+        if per_training.nunique().max() == 1:
+            named = (f"{t}-trained {_range_name(p)}" for t, p in per_training.first().items())
+            return " (ranges: " + ", ".join(named) + ")"
+    values = sorted(percentile.unique(), reverse=True)
+    return "" if values == [100.0] else " (ranges: " + " / ".join(_range_name(p) for p in values) + ")"
 
 
 def _bits_table(rows: pd.DataFrame, value: str) -> str:
@@ -207,8 +233,9 @@ CALIBRATION_MODELS = {"float": ("GRU, float-trained", "pretrained/{task}/float")
 
 
 def _calibration_section(task: str, value: str, unit: str) -> list[str]:
-    """Activation range calibration chosen on validation (`experiments.choose_act_percentile`), one row per model
-    with a sweep `results/<task>_act_percentile_<key>.csv` (`CALIBRATION_MODELS`)."""
+    """Activation range calibration chosen on validation (`experiments.calibrate_checkpoint`), one row per model
+    with a sweep `results/<task>_act_percentile_<key>.csv` (`CALIBRATION_MODELS`), and the calibration its
+    checkpoint uses (`pipeline.task_act_percentile`)."""
     rows, commands = [], []
     default = task_spec(task).act_percentile
     for key, (label, checkpoint) in CALIBRATION_MODELS.items():
@@ -217,22 +244,32 @@ def _calibration_section(task: str, value: str, unit: str) -> list[str]:
             continue
         sweep = pd.read_csv(path)
         chosen, table = choose_act_percentile(sweep, default, value)
+        folder = checkpoint.format(task=task)
+        root, rest = folder.split("/", 1)
+        local = (pretrained_root() if root == "pretrained" else baselines_root()) / rest
+        in_use = task_act_percentile(local) if (local / "config.json").is_file() else None
         rows.append(pd.Series({**{f"{p:g}": m for p, m in zip(table["act_percentile"], table["mean"], strict=True)},
-                               "chosen": f"{chosen:g}"}, name=label))
-        bits = ",".join(str(int(b)) for b in sorted(sweep["weight_bits"].unique()))
-        percentiles = ",".join(f"{p:g}" for p in sorted(sweep["act_percentile"].unique(), reverse=True))
-        commands.append(f"`python -m memgru evaluate --task {task} --checkpoint {checkpoint.format(task=task)} "
-                        f"--split val --bits {bits} --act-percentile {percentiles} --out results/{path.name}`")
+                               "chosen": f"{chosen:g}", "in use": "-" if in_use is None else f"{in_use:g}"},
+                              name=label))
+        bits = sorted(int(b) for b in sweep["weight_bits"].unique())
+        percentiles = sorted(float(p) for p in sweep["act_percentile"].unique())
+        flags = "" if bits == list(CALIBRATION_BITS) else f" --bits {','.join(map(str, bits))}"
+        if percentiles != sorted(CALIBRATION_PERCENTILES):
+            flags += f" --percentiles {','.join(f'{p:g}' for p in reversed(percentiles))}"
+        commands.append(f"`python -m memgru calibrate --task {task} --checkpoint {folder}{flags} "
+                        f"--out results/{path.name}`")
     if not rows:
         return []
     table = pd.DataFrame(rows).rename_axis("model (mean over weight bits)")
     return ["", f"## Activation range calibration, chosen on validation ({unit} at 8-bit activations, mean over "
                 f"{CALIBRATION_MIN_BITS}-16-bit weights)", "",
             f"Each column calibrates the activation ranges on the [100 − p, p] percentiles of the calibration set "
-            f"(100 = min/max). Measured by {'; '.join(commands)}. Rule (`experiments.choose_act_percentile`): "
+            f"(100 = min/max). Measured and chosen by {'; '.join(commands)}, which stores the choice in the "
+            f"checkpoint's config.json (`extra.act_percentile`); `predict`, `evaluate`, `experiment`, `plan` and "
+            f"the dashboard then calibrate that model's chips so (column *in use*; QAT models take their "
+            f"float-trained model's). Rule (`experiments.choose_act_percentile`, fixed before it was applied): "
             f"calibrations within one validation sequence of the best mean count as tied; the task's default "
-            f"({default:g}) stays when it is among them, else the widest tied range is taken. A model whose choice "
-            f"differs from the default is measured at its own (the baseline table above says at which).", "",
+            f"({default:g}) stays when it is among them, else the widest tied range is taken.", "",
             markdown_table(table)]
 
 

@@ -184,9 +184,18 @@ def perturb_split(data: SequenceSet, snr_db: float, seed: int) -> SequenceSet:
 
 
 def task_act_percentile(folder: Path | str) -> float:
-    """How chips of the checkpoint in `folder` calibrate activation ranges: its task's
-    `TaskSpec.act_percentile` (100 = min/max)."""
-    return task_spec(str(read_config(folder)["task"])).act_percentile
+    """How chips of the checkpoint in `folder` calibrate activation ranges (percentile; 100 = min/max): the
+    calibration chosen for it on validation and stored in its config (`extra.act_percentile`, written by
+    `python -m memgru calibrate`), else its task's `TaskSpec.act_percentile`."""
+    config = read_config(folder)
+    extra = config.get("extra")
+    stored = extra.get("act_percentile") if isinstance(extra, dict) else None
+    if stored is None:
+        return task_spec(str(config["task"])).act_percentile
+    if isinstance(stored, bool) or not isinstance(stored, int | float) or not 50.0 < stored <= 100.0:
+        raise MemgruError(f"checkpoint {folder} stores an invalid activation calibration extra.act_percentile="
+                          f"{stored!r} (expected a percentile in (50, 100])")
+    return float(stored)
 
 
 def deployed_model(

@@ -8,20 +8,22 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from memgru.checkpoint import load_checkpoint
-from memgru.cli import _parser
+from memgru.checkpoint import load_checkpoint, update_extra
+from memgru.cli import _parser, main
 from memgru.config import ExperimentConfig, ModelConfig, TrainConfig
 from memgru.errors import MemgruError
 from memgru.experiments import choose_act_percentile, operating_rows, roc_auc, run_experiment, track_rows
-from memgru.modelcard import _train_command, model_card
+from memgru.modelcard import _ranges_text, _train_command, model_card
 from memgru.pipeline import (
     CALIBRATION_SIZE,
     CALIBRATION_STEPS,
     calibration_inputs,
+    deployed_model,
     flagged_windows,
     input_noise,
     noisy_user_input,
     predict_file,
+    task_act_percentile,
     train_task,
 )
 from memgru.tasks.common import SequenceSet
@@ -111,6 +113,67 @@ def test_chips_calibrate_activation_ranges_as_their_task_says(task_folder):
 
     assert percentiles(deployed_model(model, folder, 6, 8, 0.0, 0)) == {TRAJECTORY_ACT_PERCENTILE}
     assert percentiles(deployed_model(model, folder, 6, 8, 0.0, 0, act_percentile=100.0)) == {100.0}
+
+
+def _chip_percentiles(chip) -> set[float]:
+    """The calibration percentiles of a chip's calibrated activation quantizers."""
+    from memgru.layers import crossbar_layers
+    from memgru.quant import ActivationQuantizer
+
+    return {q.percentile for layer in crossbar_layers(chip).values() for q in layer.modules()
+            if isinstance(q, ActivationQuantizer) and q.enabled and not q.fixed}
+
+
+def test_calibrate_stores_the_validation_choice_and_every_command_uses_it(task_folder, tmp_path, capsys):
+    """`calibrate` sweeps calibrations on validation, applies the rule and stores the choice in the checkpoint's
+    config (weights untouched); chips, `evaluate` and the experiments then calibrate each model at its own."""
+    root, data, _ = task_folder
+    folder = tmp_path / "trajectory"
+    shutil.copytree(root / "pretrained" / "trajectory", folder)
+    weights = (folder / "float" / "model.safetensors").read_bytes()
+    sweep = ["--task", "trajectory", "--data-dir", str(data), "--bits", "4,6", "--percentiles", "100,99.9"]
+    csv = tmp_path / "sweep.csv"
+    assert main(["calibrate", *sweep, "--checkpoint", str(folder / "float"), "--out", str(csv)]) == 0
+    rows = pd.read_csv(csv)
+    assert set(rows["act_percentile"]) == {100.0, 99.9} and sorted(set(rows["weight_bits"])) == [4, 6]
+    chosen, _ = choose_act_percentile(rows, 99.99)  # the default is not in the sweep: the best (or widest tied)
+    extra = json.loads((folder / "float" / "config.json").read_text())["extra"]
+    assert extra["act_percentile"] == chosen and set(extra["act_percentile_sweep"]["mean_accuracy"]) == {"100", "99.9"}
+    assert task_act_percentile(folder / "float") == chosen
+    assert f"chosen: {chosen:g} (stored in its config.json)" in capsys.readouterr().out
+    assert (folder / "float" / "model.safetensors").read_bytes() == weights
+    load_checkpoint(folder / "float", task="trajectory")  # the sha256 still matches
+    before = (folder / "config.json").read_text()
+    assert main(["calibrate", *sweep, "--checkpoint", str(folder), "--dry-run"]) == 0
+    assert (folder / "config.json").read_text() == before and "not stored (--dry-run)" in capsys.readouterr().out
+
+    update_extra(folder / "float", {"act_percentile": 99.5})  # each model at its own calibration
+    update_extra(folder, {"act_percentile": 100.0})
+    model, _ = load_checkpoint(folder / "float", task="trajectory")
+    assert _chip_percentiles(deployed_model(model, folder / "float", 6, 8, 0.0, 0)) == {99.5}
+    bits = run_experiment("trajectory", "bits", folder, data, bits=[4, 32], qat_epochs=1)
+    assert set(bits.loc[bits["weight_bits"] < 32, "act_percentile"]) == {99.5}  # PTQ and QAT of the float model
+    sigma = run_experiment("trajectory", "sigma", folder, data, sigmas=[0.0], seeds=1, limit=10)
+    assert dict(zip(sigma["training"], sigma["act_percentile"].fillna(100.0), strict=True)) == {"float": 99.5,
+                                                                                               "noise": 100.0}
+    families = run_experiment("trajectory", "families", folder, data).query("family == 'real' and "
+                                                                            "magnitude_bin == 'all'")
+    assert {(t, b, 100.0 if np.isnan(p) else p) for t, b, p in
+            zip(families["training"], families["weight_bits"], families["act_percentile"], strict=True)} == {
+        ("float", 32, 100.0), ("float", 6, 99.5), ("noise", 32, 100.0), ("noise", 6, 100.0)}
+    assert _ranges_text(families[families["weight_bits"] < 32]) == \
+        " (ranges: float-trained 99.5th percentile, noise-trained min/max)"
+    assert main(["evaluate", "--task", "trajectory", "--checkpoint", str(folder / "float"), "--data-dir", str(data),
+                 "--bits", "6", "--json"]) == 0
+    assert [r["act_percentile"] for r in json.loads(capsys.readouterr().out)["rows"]] == [99.5]
+
+    update_extra(folder, {"act_percentile": 120})  # a hand-edited config: one clear error
+    with pytest.raises(MemgruError, match=r"invalid activation calibration extra\.act_percentile=120"):
+        task_act_percentile(folder)
+    assert main(["calibrate", *sweep, "--checkpoint", str(folder), "--bits", "2,3"]) == 2
+    assert "needs weight bits from 4 to 16" in capsys.readouterr().err
+    assert main(["calibrate", "--task", "soc", "--checkpoint", str(folder)]) == 2
+    assert "soc's metric is rmse" in capsys.readouterr().err
 
 
 def test_operating_points_set_thresholds_on_validation_only():
@@ -329,10 +392,10 @@ def test_experiments_and_model_card(task_folder, monkeypatch):
     assert ("`python -m memgru experiment --task trajectory --name bits --checkpoint baselines/trajectory_dcnn "
             "--act-percentile 99.9 --qat-epochs 1 --out results/trajectory_dcnn_bits.csv`") in card
     assert "## Activation range calibration, chosen on validation" in card
-    assert "--split val --bits 2,4,6,32 --act-percentile 99.99,99.9 --out results/trajectory_act_percentile_dcnn" \
-        in card
-    assert "| GRU, float-trained | 95.00 | 95.02 | 99.99 |" in card  # a tie: the default stays
-    assert "| Dilated CNN baseline | 92.00 | 94.00 | 99.9 |" in card
+    assert ("`python -m memgru calibrate --task trajectory --checkpoint baselines/trajectory_dcnn/float --bits "
+            "2,4,6,32 --percentiles 99.99,99.9 --out results/trajectory_act_percentile_dcnn.csv`") in card
+    assert "| GRU, float-trained | 95.00 | 95.02 | 99.99 | 99.99 |" in card  # a tie: the default stays
+    assert "| Dilated CNN baseline | 92.00 | 94.00 | 99.9 | 99.99 |" in card  # chosen, but not stored here
 
 
 def test_fine_tuning_in_place_keeps_the_recipe_of_its_starting_point(task_folder, tmp_path, monkeypatch):
