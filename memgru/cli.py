@@ -345,7 +345,7 @@ def cmd_calibrate(args: argparse.Namespace) -> dict[str, Any]:
 
 def _print_calibrate(result: dict[str, Any]) -> None:
     print(f"{result['checkpoint']}: mean validation accuracy (%) over the quantized weight bits, per calibration")
-    print(pd.DataFrame(result["table"]).round({"mean": 2}).to_string(index=False))
+    print(pd.DataFrame(result["table"]).round({"mean": 2, "paired_gain": 2, "z": 2}).to_string(index=False))
     where = "stored in its config.json" if result["stored"] else "not stored (--dry-run)"
     print(f"chosen: {result['act_percentile']:g} ({where})" + (f"; rows in {result['csv']}" if result["csv"] else ""))
 

@@ -40,6 +40,7 @@ from torch import nn
 from memgru.checkpoint import load_checkpoint, update_extra
 from memgru.config import FLOAT_BITS, TrainConfig
 from memgru.errors import MemgruError
+from memgru.evaluate import chip_model
 from memgru.pipeline import deployed_model, evaluate_sets, load_calibration, plain_copy, subset, task_act_percentile
 from memgru.tasks.common import SequenceSet
 from memgru.tasks.io import task_io
@@ -69,25 +70,51 @@ CALIBRATION_MIN_BITS = 4
 at 2-3 bits the weights, not the activation ranges, decide the accuracy."""
 
 
+CALIBRATION_ALPHA = 0.05
+"""False-switch rate of `choose_act_percentile`: a calibration replaces the task's default only when its paired
+gain on validation is significant at this level, one-sided, Bonferroni-corrected over the alternatives compared."""
+
+
+def calibration_critical_z(alternatives: int, alpha: float = CALIBRATION_ALPHA) -> float:
+    """The z a calibration's paired gain over the default must exceed when `alternatives` calibrations are
+    compared with it: the one-sided normal quantile at `alpha` / `alternatives` (Bonferroni)."""
+    from statistics import NormalDist
+
+    return NormalDist().inv_cdf(1.0 - alpha / max(alternatives, 1))
+
+
 def choose_act_percentile(rows: pd.DataFrame, default: float, value: str = "accuracy", *,
-                          min_bits: int = CALIBRATION_MIN_BITS) -> tuple[float, pd.DataFrame]:
+                          min_bits: int = CALIBRATION_MIN_BITS,
+                          alpha: float = CALIBRATION_ALPHA) -> tuple[float, pd.DataFrame]:
     """The activation range calibration (percentile) a validation sweep supports, and the table it is read from.
 
-    `rows` are `evaluate --split val --act-percentile P1,P2,...` rows (columns `act_percentile`, `weight_bits`,
-    `value` (higher is better), `n`). Each percentile's score is its mean `value` over the quantized weight bits
-    from `min_bits` up. Percentiles within one validation sequence (100 / n points) of the best score count as
-    tied with it; the task's `default` stays when it is among them (the validation set cannot tell them apart),
-    else the widest tied range (the highest percentile) is taken: a narrower range clips more, so it has to earn
-    its place. Returns (percentile, table of percentile, mean, chosen).
+    `rows` are `calibrate` rows: per percentile and weight precision, `value` (%, higher is better) and `n`, and per
+    percentile `paired_gain` / `paired_se`: the mean and standard error over validation sequences of the
+    sequence's gain over the `default` calibration (its `value` averaged over the quantized weight bits from
+    `min_bits`, in points). Each percentile's score is its mean `value` over those bits. The default stays unless a
+    calibration's gain is significant (z = gain / se above the one-sided normal quantile at `alpha` divided by the
+    number of alternatives); among significant ones the best score wins. The validation set cannot tell apart
+    calibrations a few sequences apart, and choosing on such noise does not carry over to new data. Returns
+    (percentile, table of percentile, mean, paired_gain, z, chosen).
     """
     quantized = rows[(rows["weight_bits"] >= min_bits) & (rows["weight_bits"] < FLOAT_BITS)]
     if quantized.empty:
         raise MemgruError(f"no quantized rows with {min_bits}+ weight bits to choose an activation calibration from")
-    means = quantized.groupby("act_percentile")[value].mean().sort_index(ascending=False)
-    tied = means.index[means >= means.max() - 100.0 / float(quantized["n"].max())]
-    chosen = float(default) if float(default) in tied else float(tied[0])  # sorted widest first
-    table = pd.DataFrame({"act_percentile": means.index, "mean": means.to_numpy(), "chosen": means.index == chosen})
-    return chosen, table
+    if not {"paired_gain", "paired_se"} <= set(quantized.columns):
+        raise MemgruError("the calibration sweep has no paired statistics (paired_gain, paired_se); "
+                          "rerun it with `python -m memgru calibrate`")
+    by = quantized.groupby("act_percentile")
+    table = pd.DataFrame({"mean": by[value].mean(), "paired_gain": by["paired_gain"].first(),
+                          "paired_se": by["paired_se"].first()}).sort_index(ascending=False)
+    if float(default) not in table.index:
+        raise MemgruError(f"the calibration sweep does not include the default percentile {default:g}")
+    table["z"] = (table["paired_gain"] / table["paired_se"].where(table["paired_se"] > 0)).fillna(0.0)
+    critical = calibration_critical_z(len(table) - 1, alpha)
+    significant = table[(table.index != float(default)) & (table["z"] > critical)]
+    chosen = float(default) if significant.empty else float(significant["mean"].idxmax())
+    table = table.reset_index().rename(columns={"index": "act_percentile"})
+    table["chosen"] = table["act_percentile"] == chosen
+    return chosen, table[["act_percentile", "mean", "paired_gain", "z", "chosen"]]
 
 
 CALIBRATION_PERCENTILES = (100.0, 99.999, 99.99, 99.9, 99.5)
@@ -96,23 +123,48 @@ CALIBRATION_BITS = (2, 3, 4, 5, 6, 7, 8, 16)
 """Weight bits a `calibrate` sweep evaluates by default (the choice averages those from `CALIBRATION_MIN_BITS`)."""
 
 
+def calibration_sweep(model: nn.Module, data: SequenceSet, calibration: np.ndarray, bits: Sequence[int],
+                      percentiles: Sequence[float], default: float, act_bits: int = 8) -> pd.DataFrame:
+    """Accuracy (%) of `model` on `data` at every weight precision in `bits` and activation calibration in
+    `percentiles` (ideal device, `act_bits` activations), one row each, with each percentile's paired gain over
+    `default` (`paired_gain`, `paired_se`, points: mean and standard error over sequences of the sequence's
+    accuracy averaged over the bits from `CALIBRATION_MIN_BITS` to 16, minus the same at `default`)."""
+    percentiles = sorted({float(p) for p in [*percentiles, default]}, reverse=True)
+    y = torch.as_tensor(data.y)
+    correct, rows = {}, []
+    for p in percentiles:
+        for b in bits:
+            chip = chip_model(model, b, act_bits if b < FLOAT_BITS else FLOAT_BITS, 0.0, 0, calibration,
+                              act_percentile=p)
+            hit = (predict(chip, data.x).argmax(dim=-1) == y).double().numpy() * 100.0
+            correct[p, b] = hit
+            rows.append({"weight_bits": b, "act_bits": act_bits if b < FLOAT_BITS else FLOAT_BITS,
+                         "act_percentile": p, "accuracy": float(hit.mean()), "n": len(hit)})
+    chosen_bits = [b for b in bits if CALIBRATION_MIN_BITS <= b < FLOAT_BITS]
+    per_sequence = {p: np.mean([correct[p, b] for b in chosen_bits], axis=0) for p in percentiles}
+    table = pd.DataFrame(rows)
+    for p in percentiles:
+        gain = per_sequence[p] - per_sequence[float(default)]
+        se = float(gain.std(ddof=1) / np.sqrt(len(gain))) if len(gain) > 1 else 0.0
+        table.loc[table["act_percentile"] == p, ["paired_gain", "paired_se"]] = float(gain.mean()), se
+    return table
+
+
 def calibrate_checkpoint(
     task: str, folder: Path, data_dir: Path | None = None, bits: Sequence[int] = CALIBRATION_BITS,
     percentiles: Sequence[float] = CALIBRATION_PERCENTILES, act_bits: int = 8, store: bool = True,
 ) -> tuple[float, pd.DataFrame, pd.DataFrame]:
     """Choose the activation calibration of the checkpoint in `folder` on the validation split.
 
-    Evaluates it at every weight precision in `bits` (ideal device, `act_bits` activations) and every
-    percentile, applies `choose_act_percentile` (accuracy tasks only: its tie rule counts validation
-    sequences) and, when `store`, writes the choice into the checkpoint's config (`extra.act_percentile`,
-    read by `pipeline.task_act_percentile`, so `predict`, `evaluate`, `experiment` and the dashboard use it).
-    Returns (chosen percentile, table of percentile / mean / chosen, the sweep's rows).
+    Evaluates it at every weight precision in `bits` and every percentile (`calibration_sweep`; the task's
+    default percentile is always included), applies `choose_act_percentile` (accuracy tasks only) and, when
+    `store`, writes the choice into the checkpoint's config (`extra.act_percentile`, read by
+    `pipeline.task_act_percentile`, so `predict`, `evaluate`, `experiment`, `plan` and the dashboard use it).
+    Returns (chosen percentile, the rule's table, the sweep's rows).
     """
     spec = task_spec(task)
     if spec.metric != "accuracy":
         raise MemgruError(f"calibrate chooses on validation accuracy; {task}'s metric is {spec.metric}")
-    if not percentiles:
-        raise MemgruError("calibrate needs at least one percentile")
     quantized = [b for b in bits if CALIBRATION_MIN_BITS <= b < FLOAT_BITS]
     if not quantized:
         raise MemgruError(f"calibrate needs weight bits from {CALIBRATION_MIN_BITS} to 16 to choose on, got "
@@ -120,16 +172,15 @@ def calibrate_checkpoint(
     model, _ = load_checkpoint(folder, task=task)
     io = task_io(task)
     val = io.load_split(io.data_dir(data_dir), "val")
-    calibration = load_calibration(folder)
-    rows = pd.concat([evaluate_sets(model, [({}, val)], calibration, bits=list(bits), act_bits=act_bits,
-                                    act_percentile=p).assign(act_percentile=p) for p in percentiles],
-                     ignore_index=True).drop(columns="seconds")
+    rows = calibration_sweep(model, val, load_calibration(folder), bits, percentiles, spec.act_percentile, act_bits)
     chosen, table = choose_act_percentile(rows, spec.act_percentile)
     if store:
         update_extra(folder, {"act_percentile": chosen, "act_percentile_sweep": {
-            "split": "val", "act_bits": act_bits, "weight_bits": quantized,
+            "split": "val", "act_bits": act_bits, "weight_bits": quantized, "default": spec.act_percentile,
             "mean_accuracy": {f"{p:g}": round(float(m), 4) for p, m in zip(table["act_percentile"], table["mean"],
-                                                                          strict=True)}}})
+                                                                          strict=True)},
+            "z_vs_default": {f"{p:g}": round(float(z), 3) for p, z in zip(table["act_percentile"], table["z"],
+                                                                         strict=True)}}})
     return chosen, table, rows
 
 

@@ -15,10 +15,12 @@ from memgru.checkpoint import read_config
 from memgru.config import FLOAT_BITS
 from memgru.evaluate import summarise
 from memgru.experiments import (
+    CALIBRATION_ALPHA,
     CALIBRATION_BITS,
     CALIBRATION_MIN_BITS,
     CALIBRATION_PERCENTILES,
     DETECTABLE_MAGNITUDE,
+    calibration_critical_z,
     choose_act_percentile,
 )
 from memgru.pipeline import task_act_percentile
@@ -236,7 +238,7 @@ def _calibration_section(task: str, value: str, unit: str) -> list[str]:
     """Activation range calibration chosen on validation (`experiments.calibrate_checkpoint`), one row per model
     with a sweep `results/<task>_act_percentile_<key>.csv` (`CALIBRATION_MODELS`), and the calibration its
     checkpoint uses (`pipeline.task_act_percentile`)."""
-    rows, commands = [], []
+    rows, commands, criticals = [], [], set()
     default = task_spec(task).act_percentile
     for key, (label, checkpoint) in CALIBRATION_MODELS.items():
         path = results_root() / f"{task}_act_percentile_{key}.csv"
@@ -248,8 +250,10 @@ def _calibration_section(task: str, value: str, unit: str) -> list[str]:
         root, rest = folder.split("/", 1)
         local = (pretrained_root() if root == "pretrained" else baselines_root()) / rest
         in_use = task_act_percentile(local) if (local / "config.json").is_file() else None
-        rows.append(pd.Series({**{f"{p:g}": m for p, m in zip(table["act_percentile"], table["mean"], strict=True)},
-                               "chosen": f"{chosen:g}", "in use": "-" if in_use is None else f"{in_use:g}"},
+        criticals.add(f"{calibration_critical_z(len(table) - 1):.2f}")
+        cells = {f"{p:g}": f"{m:.2f}" if p == default else f"{m:.2f} (z {z:+.1f})"
+                 for p, m, z in zip(table["act_percentile"], table["mean"], table["z"], strict=True)}
+        rows.append(pd.Series({**cells, "chosen": f"{chosen:g}", "in use": "-" if in_use is None else f"{in_use:g}"},
                               name=label))
         bits = sorted(int(b) for b in sweep["weight_bits"].unique())
         percentiles = sorted(float(p) for p in sweep["act_percentile"].unique())
@@ -267,9 +271,13 @@ def _calibration_section(task: str, value: str, unit: str) -> list[str]:
             f"(100 = min/max). Measured and chosen by {'; '.join(commands)}, which stores the choice in the "
             f"checkpoint's config.json (`extra.act_percentile`); `predict`, `evaluate`, `experiment`, `plan` and "
             f"the dashboard then calibrate that model's chips so (column *in use*; QAT models take their "
-            f"float-trained model's). Rule (`experiments.choose_act_percentile`, fixed before it was applied): "
-            f"calibrations within one validation sequence of the best mean count as tied; the task's default "
-            f"({default:g}) stays when it is among them, else the widest tied range is taken.", "",
+            f"float-trained model's). Cells: mean validation {unit}, and in brackets the paired z of the gain over "
+            f"the task's default ({default:g}): per validation sequence, its {unit} averaged over those weight "
+            f"precisions minus the same at the default; mean over sequences / standard error. Rule "
+            f"(`experiments.choose_act_percentile`): the default stays unless a calibration's gain is significant, "
+            f"one-sided at {CALIBRATION_ALPHA:g} with a Bonferroni correction over the alternatives compared (z > "
+            f"{' / '.join(sorted(criticals))} here); among "
+            f"significant ones the best mean wins.", "",
             markdown_table(table)]
 
 

@@ -135,10 +135,14 @@ def test_calibrate_stores_the_validation_choice_and_every_command_uses_it(task_f
     csv = tmp_path / "sweep.csv"
     assert main(["calibrate", *sweep, "--checkpoint", str(folder / "float"), "--out", str(csv)]) == 0
     rows = pd.read_csv(csv)
-    assert set(rows["act_percentile"]) == {100.0, 99.9} and sorted(set(rows["weight_bits"])) == [4, 6]
-    chosen, _ = choose_act_percentile(rows, 99.99)  # the default is not in the sweep: the best (or widest tied)
+    assert set(rows["act_percentile"]) == {100.0, 99.99, 99.9} and sorted(set(rows["weight_bits"])) == [4, 6]
+    means = rows.groupby("act_percentile")["accuracy"].mean()  # the default (99.99) is always swept
+    gains = rows.groupby("act_percentile")["paired_gain"].first()
+    assert np.allclose(gains, means - means[99.99]) and gains[99.99] == 0.0  # the paired mean is the difference
+    chosen, _ = choose_act_percentile(rows, 99.99)
     extra = json.loads((folder / "float" / "config.json").read_text())["extra"]
-    assert extra["act_percentile"] == chosen and set(extra["act_percentile_sweep"]["mean_accuracy"]) == {"100", "99.9"}
+    assert extra["act_percentile"] == chosen
+    assert set(extra["act_percentile_sweep"]["z_vs_default"]) == {"100", "99.99", "99.9"}
     assert task_act_percentile(folder / "float") == chosen
     assert f"chosen: {chosen:g} (stored in its config.json)" in capsys.readouterr().out
     assert (folder / "float" / "model.safetensors").read_bytes() == weights
@@ -218,21 +222,32 @@ def test_operating_points_judge_whole_real_tracks_by_their_mean_score():
     assert 0.59 < one["threshold"] < 0.6 and abs(one["track_fa_pct"] - 100 / 3) < 1e-9
 
 
-def test_activation_calibration_is_chosen_on_validation_with_the_default_kept_in_a_tie():
-    """Mean over 4+ weight bits (2-3 bits and float ignored); within one validation sequence (100/n) of the best,
-    the task default stays; a default that is clearly beaten gives way to the widest tied calibration."""
-    def sweep(means: dict[float, float], n: int = 1000) -> pd.DataFrame:
-        rows = [{"act_percentile": p, "weight_bits": b, "accuracy": m, "n": n} for p, m in means.items()
-                for b in (4, 8)]
-        rows += [{"act_percentile": p, "weight_bits": b, "accuracy": 99.0 if p == 100.0 else 0.0, "n": n}
-                 for p in means for b in (2, 32)]
+def test_activation_calibration_leaves_the_default_only_for_a_significant_paired_gain():
+    """Scores are means over 4+ weight bits (2-3 bits and float ignored); the default stays unless a calibration's
+    paired gain over it is significant, one-sided at 5 % Bonferroni-corrected over the alternatives (z > 2.13 for
+    three, 1.64 for one); among significant ones the best score wins."""
+    def sweep(stats: dict[float, tuple[float, float, float]], n: int = 1000) -> pd.DataFrame:
+        """{percentile: (mean accuracy, paired gain, its standard error)} -> calibrate's rows."""
+        rows = [{"act_percentile": p, "weight_bits": b, "accuracy": m, "n": n, "paired_gain": g, "paired_se": se}
+                for p, (m, g, se) in stats.items() for b in (4, 8)]
+        rows += [{"act_percentile": p, "weight_bits": b, "accuracy": 99.0 if p == 100.0 else 0.0, "n": n,
+                  "paired_gain": g, "paired_se": se} for p, (_, g, se) in stats.items() for b in (2, 32)]
         return pd.DataFrame(rows)
-    chosen, table = choose_act_percentile(sweep({100.0: 90.0, 99.99: 95.0, 99.9: 95.05}), 99.99)
-    assert chosen == 99.99 and list(table["chosen"]) == [False, True, False]
-    assert choose_act_percentile(sweep({100.0: 90.0, 99.99: 94.0, 99.9: 95.0, 99.5: 95.05}), 99.99)[0] == 99.9
-    assert choose_act_percentile(sweep({99.99: 94.0, 99.9: 95.0}, n=10), 99.99)[0] == 99.99  # 10 points per sequence
+    noisy = {100.0: (90.0, -5.0, 0.5), 99.99: (95.0, 0.0, 0.0), 99.9: (95.4, 0.4, 0.25), 99.5: (94.0, -1.0, 0.3)}
+    chosen, table = choose_act_percentile(sweep(noisy), 99.99)  # z = 1.6: the validation set cannot tell
+    assert chosen == 99.99 and list(table["chosen"]) == [False, True, False, False]
+    assert table.loc[table["act_percentile"] == 99.9, "z"].item() == pytest.approx(1.6)
+    clear = {**noisy, 99.9: (96.0, 1.0, 0.2), 99.5: (96.5, 1.5, 0.25)}
+    assert choose_act_percentile(sweep(clear), 99.99)[0] == 99.5  # both significant: the better one
+    near = {**noisy, 99.9: (95.5, 0.5, 0.25)}  # z = 2.0: significant alone, not among three alternatives
+    assert choose_act_percentile(sweep(near), 99.99)[0] == 99.99
+    assert choose_act_percentile(sweep({p: near[p] for p in (99.99, 99.9)}), 99.99)[0] == 99.9
     with pytest.raises(MemgruError, match="no quantized rows"):
-        choose_act_percentile(sweep({99.99: 94.0}).query("weight_bits < 4"), 99.99)
+        choose_act_percentile(sweep(noisy).query("weight_bits < 4"), 99.99)
+    with pytest.raises(MemgruError, match="no paired statistics"):
+        choose_act_percentile(sweep(noisy).drop(columns="paired_se"), 99.99)
+    with pytest.raises(MemgruError, match=r"does not include the default percentile 99\.99"):
+        choose_act_percentile(sweep({100.0: noisy[100.0]}), 99.99)
 
 
 def test_flagged_windows_trace_a_verdict_to_its_windows():
@@ -379,11 +394,12 @@ def test_experiments_and_model_card(task_folder, monkeypatch):
 
     # the baseline measured like the GRU (PTQ and QAT) at its own calibration, chosen on validation
     narrow.to_csv(results / "trajectory_dcnn_bits.csv", index=False)
-    sweeps = {"float": (95.0, 95.02), "noise": (90.4, 90.3), "dcnn": (92.0, 94.0)}  # (99.99, 99.9) means
-    for key, (wide, tight) in sweeps.items():
+    sweeps = {"float": (95.0, 95.02, 0.1), "noise": (90.4, 90.3, 0.1), "dcnn": (92.0, 94.0, 0.3)}  # means, se
+    for key, (wide, tight, se) in sweeps.items():
         pd.DataFrame({"weight_bits": [4, 6, 32, 4, 6, 32, 2], "act_bits": [8, 8, 32, 8, 8, 32, 8],
                       "accuracy": [wide, wide, 96.0, tight, tight, 96.0, 10.0], "n": 1234,
-                      "act_percentile": [99.99] * 3 + [99.9] * 4}).to_csv(
+                      "act_percentile": [99.99] * 3 + [99.9] * 4, "paired_gain": [0.0] * 3 + [tight - wide] * 4,
+                      "paired_se": [0.0] * 3 + [se] * 4}).to_csv(
             results / f"trajectory_act_percentile_{key}.csv", index=False)
     card = model_card("trajectory")
     assert "post-training quantization and QAT, 8-bit activations, activation ranges at each model's percentile: " \
@@ -394,8 +410,9 @@ def test_experiments_and_model_card(task_folder, monkeypatch):
     assert "## Activation range calibration, chosen on validation" in card
     assert ("`python -m memgru calibrate --task trajectory --checkpoint baselines/trajectory_dcnn/float --bits "
             "2,4,6,32 --percentiles 99.99,99.9 --out results/trajectory_act_percentile_dcnn.csv`") in card
-    assert "| GRU, float-trained | 95.00 | 95.02 | 99.99 | 99.99 |" in card  # a tie: the default stays
-    assert "| Dilated CNN baseline | 92.00 | 94.00 | 99.9 | 99.99 |" in card  # chosen, but not stored here
+    assert "| GRU, float-trained | 95.00 | 95.02 (z +0.2) | 99.99 | 99.99 |" in card  # noise: the default stays
+    assert "| Dilated CNN baseline | 92.00 | 94.00 (z +6.7) | 99.9 | 99.99 |" in card  # chosen, not stored here
+    assert "Bonferroni correction over the alternatives compared (z > 1.64 here)" in card
 
 
 def test_fine_tuning_in_place_keeps_the_recipe_of_its_starting_point(task_folder, tmp_path, monkeypatch):
