@@ -230,11 +230,11 @@ def test_extra_track_columns_are_ignored(tmp_path, capsys):
 
 def test_predict_text_traces_a_verdict_to_its_windows(capsys):
     """The plain output says how many windows pass the threshold and where the most suspicious one starts (the
-    real GNSS-interference sample: 13 of its 22 windows); the JSON carries every window's probabilities."""
+    real GNSS-interference sample: 14 of its 22 windows); the JSON carries every window's probabilities."""
     gnss = REPO / "assets" / "trajectory" / "false_gnss_interference_4baac6.csv"
     code, out, _ = cli(["predict", "--task", "trajectory", gnss], capsys)
-    assert code == 0 and "windows with P(false) > 0.5: 13 of 22; highest 1.000 (window starting 22.7 min in)" in out
-    assert "longest run of such windows: 13 in a row, starting 12.0 to 28.0 min in" in out  # where the episode is
+    assert code == 0 and "windows with P(false) > 0.5: 14 of 22; highest 1.000 (window starting 22.7 min in)" in out
+    assert "longest run of such windows: 14 in a row, starting 10.7 to 28.0 min in" in out  # where the episode is
     code, out, _ = cli(["predict", "--task", "trajectory", gnss, "--threshold", "0.99"], capsys)
     assert "windows with P(false) > 0.99: " in out and "; threshold 0.99)" in out
     result = predict_json(["--task", "trajectory", gnss], capsys)
