@@ -28,7 +28,7 @@ from memgru.checkpoint import read_config
 from memgru.config import DeviceConfig
 from memgru.errors import MemgruError
 from memgru.experiments import TABLE_EXPERIMENTS
-from memgru.pipeline import calibration_inputs, evaluate_sets, load_calibration
+from memgru.pipeline import calibration_inputs, evaluate_sets, load_calibration, task_act_percentile
 from memgru.plots import AXIS_LABELS, LOG_COLUMNS, metric_column
 from memgru.tasks.io import task_io
 from memgru.tasks.registry import pretrained_root, results_root, task_spec
@@ -170,7 +170,8 @@ def recompute(
     """The metric of `model` on the task's evaluation sets, sweeping `axis` (weight_bits, sigma or snr_db)
     over `grid`, the other settings fixed at the given values (`progress` gets the fraction done).
 
-    Calibration inputs are the checkpoint's `calibration.npz` (else the validation split); each
+    Calibration inputs are the checkpoint's `calibration.npz` at its activation calibration (else the validation
+    split at the task's); each
     evaluation set (SOC: one per test temperature) is cut to `limit` sequences. Same rows as
     `python -m memgru evaluate` (plus group columns such as `temperature_c`).
     """
@@ -178,12 +179,14 @@ def recompute(
     folder = io.data_dir()
     try:
         calibration = load_calibration(pretrained_root() / task)
+        percentile = task_act_percentile(pretrained_root() / task)  # the checkpoint's, chosen by `calibrate`
     except MemgruError:
         calibration = calibration_inputs(io.load_split(folder, "val").x)
+        percentile = task_spec(task).act_percentile
     return evaluate_sets(
         model, io.evaluation_sets(folder), calibration, limit=limit, progress=progress,
         perturb=io.input_noise(folder)[0],
         bits=grid if axis == "weight_bits" else [weight_bits], sigmas=grid if axis == "sigma" else [sigma],
         snrs=grid if axis == "snr_db" else [snr_db], seeds=seeds, act_bits=act_bits, device=device, gate_bits=gate_bits,
-        act_percentile=task_spec(task).act_percentile,
+        act_percentile=percentile,
     )
