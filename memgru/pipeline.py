@@ -251,6 +251,8 @@ def predict_file(
     setting = {"weight_bits": weight_bits, "act_bits": act_bits, "sigma": sigma, "snr_db": snr_db, "seed": seed}
     if gate_bits is not None:
         setting["gate_bits"] = gate_bits
+    if act_bits < FLOAT_BITS:  # how the chip's activation ranges were calibrated (`calibrate`)
+        setting["act_percentile"] = task_act_percentile(folder)
     return {"task": task, **setting, "file": Path(path).name,
             **prediction(task, chip, user, snr_db, seed, threshold)}
 

@@ -170,6 +170,7 @@ def test_calibrate_stores_the_validation_choice_and_every_command_uses_it(task_f
     assert main(["evaluate", "--task", "trajectory", "--checkpoint", str(folder / "float"), "--data-dir", str(data),
                  "--bits", "6", "--json"]) == 0
     assert [r["act_percentile"] for r in json.loads(capsys.readouterr().out)["rows"]] == [99.5]
+    assert predict_file("trajectory", SAMPLE, folder, 6, 8)["act_percentile"] == 100.0  # predict says which
 
     update_extra(folder, {"act_percentile": 120})  # a hand-edited config: one clear error
     with pytest.raises(MemgruError, match=r"invalid activation calibration extra\.act_percentile=120"):
