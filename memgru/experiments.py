@@ -165,6 +165,9 @@ def calibrate_checkpoint(
     spec = task_spec(task)
     if spec.metric != "accuracy":
         raise MemgruError(f"calibrate chooses on validation accuracy; {task}'s metric is {spec.metric}")
+    if act_bits >= FLOAT_BITS:
+        raise MemgruError(f"calibrate compares activation ranges; with {act_bits}-bit (float) activations there "
+                          "are none to calibrate (use --act-bits 2..16)")
     quantized = [b for b in bits if CALIBRATION_MIN_BITS <= b < FLOAT_BITS]
     if not quantized:
         raise MemgruError(f"calibrate needs weight bits from {CALIBRATION_MIN_BITS} to 16 to choose on, got "

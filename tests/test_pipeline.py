@@ -177,6 +177,8 @@ def test_calibrate_stores_the_validation_choice_and_every_command_uses_it(task_f
         task_act_percentile(folder)
     assert main(["calibrate", *sweep, "--checkpoint", str(folder), "--bits", "2,3"]) == 2
     assert "needs weight bits from 4 to 16" in capsys.readouterr().err
+    assert main(["calibrate", *sweep, "--checkpoint", str(folder), "--act-bits", "32"]) == 2
+    assert "there are none to calibrate" in capsys.readouterr().err
     assert main(["calibrate", "--task", "soc", "--checkpoint", str(folder)]) == 2
     assert "soc's metric is rmse" in capsys.readouterr().err
 
