@@ -448,8 +448,8 @@ def _unusual_table(rows: pd.DataFrame, value: str) -> str:
             "real and was never trained on (per-flight rates in the CSV).")
     if "flights_called_false_pct" in rows:
         total = rows[rows["level"] == "all"]
-        verdicts = ", ".join(
-            f"{t}-trained {'float' if b >= 32 else f'{b}-bit'} {round(pct * n / 100)}"
+        verdicts = "; ".join(
+            f"{_chip_label(t, b)}: {round(pct * n / 100)}"
             for t, b, pct, n in zip(total["training"], total["weight_bits"], total["flights_called_false_pct"],
                                     total["flights"], strict=True))
         text += (f" Whole flights called false (the mean P(false) over a flight's windows passes 0.5, as `predict` "
