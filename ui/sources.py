@@ -171,8 +171,7 @@ def recompute(
     over `grid`, the other settings fixed at the given values (`progress` gets the fraction done).
 
     Calibration inputs are the checkpoint's `calibration.npz` at its activation calibration (else the validation
-    split at the task's); each
-    evaluation set (SOC: one per test temperature) is cut to `limit` sequences. Same rows as
+    split at the task's); each evaluation set (SOC: one per test temperature) is cut to `limit` sequences. Same rows as
     `python -m memgru evaluate` (plus group columns such as `temperature_c`).
     """
     io = task_io(task)
