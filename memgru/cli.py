@@ -260,18 +260,30 @@ def _print_predict(result: dict[str, Any]) -> None:
               f"{len(result['soc'])} s; {rmse} ({setting})")
 
 
+def _checkpoint_folder(args: argparse.Namespace) -> Path:
+    """The checkpoint or task folder a command reads: `--checkpoint`, else the task's pretrained folder."""
+    return Path(args.checkpoint) if args.checkpoint else task_spec(args.task).pretrained_dir
+
+
+def _prepare_csv_out(out: str | None) -> None:
+    """Refuse an `--out` that is a folder and create the folder a CSV `--out` goes into (nothing when unset)."""
+    from memgru.export import output_folder
+
+    if not out:
+        return
+    if Path(out).is_dir():
+        raise MemgruError(f"--out {out} is a folder; give a CSV file name")
+    output_folder(Path(out).resolve().parent)
+
+
 def cmd_evaluate(args: argparse.Namespace) -> dict[str, Any]:
     """Metric vs weight bits / sigma / input SNR on a split of the task's data."""
     from memgru.checkpoint import load_checkpoint
-    from memgru.export import output_folder
     from memgru.pipeline import evaluate_sets, load_calibration, task_act_percentile
     from memgru.tasks.io import task_io
 
-    if args.out and Path(args.out).is_dir():
-        raise MemgruError(f"--out {args.out} is a folder; give a CSV file name")
-    if args.out:
-        output_folder(Path(args.out).resolve().parent)
-    folder = Path(args.checkpoint) if args.checkpoint else task_spec(args.task).pretrained_dir
+    _prepare_csv_out(args.out)
+    folder = _checkpoint_folder(args)
     model, _ = load_checkpoint(folder, task=args.task)
     percentiles = args.act_percentile or [task_act_percentile(folder)]
     io = task_io(args.task)
@@ -310,7 +322,7 @@ def cmd_experiment(args: argparse.Namespace) -> dict[str, Any]:
 
     out = Path(args.out) if args.out else results_root() / f"{args.task}_{args.name}.csv"
     output_folder(out.resolve().parent)
-    folder = Path(args.checkpoint) if args.checkpoint else task_spec(args.task).pretrained_dir
+    folder = _checkpoint_folder(args)
     kwargs: dict[str, Any] = {"seeds": args.seeds, "qat_epochs": args.qat_epochs, "limit": args.limit,
                               "act_bits": args.act_bits, "gate_bits": args.gate_bits,
                               "act_percentile": args.act_percentile}
@@ -327,13 +339,9 @@ def cmd_experiment(args: argparse.Namespace) -> dict[str, Any]:
 def cmd_calibrate(args: argparse.Namespace) -> dict[str, Any]:
     """Choose a checkpoint's activation calibration on validation and store it in its config."""
     from memgru.experiments import calibrate_checkpoint
-    from memgru.export import output_folder
 
-    if args.out and Path(args.out).is_dir():
-        raise MemgruError(f"--out {args.out} is a folder; give a CSV file name")
-    if args.out:
-        output_folder(Path(args.out).resolve().parent)
-    folder = Path(args.checkpoint) if args.checkpoint else task_spec(args.task).pretrained_dir
+    _prepare_csv_out(args.out)
+    folder = _checkpoint_folder(args)
     sweep = {key: getattr(args, key) for key in ("bits", "percentiles") if getattr(args, key) is not None}
     chosen, table, rows = calibrate_checkpoint(args.task, folder, args.data_dir, act_bits=args.act_bits,
                                                store=not args.dry_run, **sweep)

@@ -115,7 +115,7 @@ def _chip_label(training: str, weight_bits: int) -> str:
 
 def _ranges_note(percentile: float) -> str:
     """', activation ranges at the 99.99th percentile' for a percentile calibration, '' for min/max."""
-    return "" if percentile >= 100 else f", activation ranges at the {percentile:g}th percentile"
+    return "" if percentile >= 100 else f", activation ranges at the {_range_name(percentile)}"
 
 
 def _precision(rows: pd.DataFrame) -> tuple[str, int | None, int | None]:

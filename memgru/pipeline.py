@@ -187,7 +187,11 @@ def task_act_percentile(folder: Path | str) -> float:
     """How chips of the checkpoint in `folder` calibrate activation ranges (percentile; 100 = min/max): the
     calibration chosen for it on validation and stored in its config (`extra.act_percentile`, written by
     `python -m memgru calibrate`), else its task's `TaskSpec.act_percentile`."""
-    config = read_config(folder)
+    return config_act_percentile(read_config(folder), folder)
+
+
+def config_act_percentile(config: dict[str, Any], folder: Path | str) -> float:
+    """`task_act_percentile` from a checkpoint config already read (`folder` names it in errors)."""
     extra = config.get("extra")
     stored = extra.get("act_percentile") if isinstance(extra, dict) else None
     if stored is None:
@@ -247,12 +251,13 @@ def predict_file(
     folder = Path(checkpoint) if checkpoint else task_spec(task).pretrained_dir
     model, config = load_checkpoint(folder, task=task)
     user = io.read_input(Path(path), input_stats(config, folder), **options)
-    chip = deployed_model(model, folder, weight_bits, act_bits, sigma, seed, device, gate_bits)
+    percentile = config_act_percentile(config, folder)
+    chip = deployed_model(model, folder, weight_bits, act_bits, sigma, seed, device, gate_bits, percentile)
     setting = {"weight_bits": weight_bits, "act_bits": act_bits, "sigma": sigma, "snr_db": snr_db, "seed": seed}
     if gate_bits is not None:
         setting["gate_bits"] = gate_bits
     if act_bits < FLOAT_BITS:  # how the chip's activation ranges were calibrated (`calibrate`)
-        setting["act_percentile"] = task_act_percentile(folder)
+        setting["act_percentile"] = percentile
     return {"task": task, **setting, "file": Path(path).name,
             **prediction(task, chip, user, snr_db, seed, threshold)}
 
