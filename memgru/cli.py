@@ -22,7 +22,7 @@ from memgru.errors import MemgruError
 from memgru.tasks.registry import TASK_NAMES, load_task_model, task_spec
 
 EXIT_BAD_INPUT = 2
-EXPERIMENT_NAMES = ("bits", "sigma", "snr", "families", "unusual", "operating", "incident", "tracks")
+EXPERIMENT_NAMES = ("bits", "sigma", "snr", "families", "unusual", "operating", "incident", "tracks", "detection")
 """`experiment --name` choices (memgru.experiments.EXPERIMENTS, without importing torch here)."""
 SEED_MAX = 2**32 - 1
 """Largest device / data seed accepted (numpy and torch generators take any seed in 0..SEED_MAX)."""
@@ -515,9 +515,10 @@ def _parser() -> _Parser:
     p.add_argument("--task", choices=TASK_NAMES, required=True, help="which task model")
     p.add_argument("--name", choices=EXPERIMENT_NAMES, required=True,
                    help="bits (PTQ vs QAT), sigma (float vs noise-trained), snr (input noise), families, "
-                        "unusual, operating, incident and tracks (trajectory: per false family; false alarms on "
-                        "odd-shaped real flights; detection at false-alarm rates fixed on validation; a real flight "
-                        "under GNSS interference; whole real and false tracks judged as predict judges a file)")
+                        "unusual, operating, incident, tracks and detection (trajectory: per false family; false "
+                        "alarms on odd-shaped real flights; detection at false-alarm rates fixed on validation; a real "
+                        "flight under GNSS interference; whole real and false tracks judged as predict judges a "
+                        "file; the magnitude each family is caught from, 50 and 90 %%)")
     p.add_argument("--checkpoint", help="task folder with the deployed model and float/ (default pretrained/<task>)")
     p.add_argument("--data-dir", help="built dataset folder (default data/<task>)")
     p.add_argument("--bits", type=_bits_list, default=None, help="weight bits list (bits experiment)")

@@ -17,6 +17,10 @@
   caught and the unusual flights' false-alarm rate are measured at it; with the test ROC AUC and the
   share of real test tracks (aircraft segments) whose mean P(false) passes the threshold, the verdict
   `predict` gives a track file; same four models (plus the plain argmax rule, threshold 0.5).
+- `detection` (trajectory): detection limits per false-track family: the magnitude (and what it sets
+  physically, `trajectory_fakes.FAMILY_KNOBS`) at which each model catches 50 % and 90 % of the family's
+  test fakes (argmax verdict), from a logistic fit of caught vs magnitude with a bootstrap 95 % interval;
+  same four models.
 - `incident` (trajectory): real flights with known trouble (`trajectory.INCIDENT_FLIGHTS`, the `incident`
   split: one under GNSS interference, one with positions arriving in bursts), cut into stretches by physics
   rules (`trajectory.label_incident`: normally reported, values held, GNSS-interfered); per stretch the share
@@ -53,9 +57,9 @@ PAPER_SIGMAS = (0.0, 0.02, 0.05, 0.08, 0.1, 0.15, 0.2)
 """Programming variation levels of Fig. 7."""
 PAPER_SNRS = (-10.0, -5.0, 0.0, 5.0, 10.0)
 """Input SNRs of Table 3 (dB)."""
-EXPERIMENTS = ("bits", "sigma", "snr", "families", "unusual", "operating", "incident", "tracks")
+EXPERIMENTS = ("bits", "sigma", "snr", "families", "unusual", "operating", "incident", "tracks", "detection")
 """Experiment names."""
-TABLE_EXPERIMENTS = ("families", "unusual", "operating", "incident", "tracks")
+TABLE_EXPERIMENTS = ("families", "unusual", "operating", "incident", "tracks", "detection")
 """Experiments whose CSV is a table per case (false family, flight, threshold, stretch), not a metric curve over
 weight bits, σ or SNR; the model cards show them."""
 DETECTABLE_MAGNITUDE = 0.2
@@ -198,6 +202,71 @@ def family_rows(model: nn.Module, data: SequenceSet) -> pd.DataFrame:
     per_bin = meta.groupby(["family", "magnitude_bin"])["correct"].agg(["mean", "size"]).reset_index()
     per_bin = per_bin[per_bin["family"] != "real"]
     return pd.concat([per_family, per_bin], ignore_index=True).rename(columns={"mean": "accuracy", "size": "n"})
+
+
+DETECTION_LEVELS = (50.0, 90.0)
+"""Shares of a family's fakes caught (%) whose magnitude the detection experiment reports."""
+DETECTION_RESAMPLES = 200
+"""Bootstrap resamples (of a family's test fakes) behind each detection limit's 95 % interval."""
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, ridge: float = 1e-4, iterations: int = 100) -> tuple[float, float]:
+    """Maximum-likelihood (a, b) of P(y = 1 | x) = 1 / (1 + exp(-(a + b x))) by Newton's method; the small
+    ridge keeps them finite when the outcomes are separable in x."""
+    design = np.column_stack([np.ones(len(x)), np.asarray(x, dtype=float)])
+    target = np.asarray(y, dtype=float)
+    w = np.zeros(2)
+    for _ in range(iterations):
+        p = 1.0 / (1.0 + np.exp(-np.clip(design @ w, -60.0, 60.0)))
+        grad = design.T @ (target - p) - ridge * w
+        hess = (design * (p * (1.0 - p))[:, None]).T @ design + ridge * np.eye(2)
+        step = np.linalg.solve(hess, grad)
+        w = w + step
+        if np.abs(step).max() < 1e-9:
+            break
+    return float(w[0]), float(w[1])
+
+
+def magnitude_at(a: float, b: float, level: float) -> float:
+    """Magnitude at which the logistic curve (a, b) reaches `level` % (inf when it never rises: b <= 0)."""
+    return float((np.log(level / (100.0 - level)) - a) / b) if b > 0 else np.inf
+
+
+def detection_rows(model: nn.Module, data: SequenceSet, knobs: dict[str, tuple], *,
+                   levels: Sequence[float] = DETECTION_LEVELS, resamples: int = DETECTION_RESAMPLES,
+                   seed: int = 0) -> pd.DataFrame:
+    """Detection limits of a real-vs-false classifier per false-track family of `data` (meta `family`,
+    `magnitude`): for each level L in `levels` the magnitude at which L % of the family's fakes are called
+    false (argmax), from a logistic fit of caught vs magnitude, with the 2.5 / 97.5 % bootstrap quantiles
+    over `resamples` resamples of the family's fakes (seeded). Magnitudes outside 0-1 are extrapolations:
+    below 0 the family is caught that often even at magnitude 0, above 1 (or inf) not within the range.
+    One row per family, level and knob (`knobs[family]`, `trajectory_fakes.Knob`): `quantity`, `unit` and
+    `value` (the knob at the estimated magnitude, NaN outside 0-1)."""
+    if "family" not in data.meta or "magnitude" not in data.meta:
+        raise MemgruError("the detection experiment needs false windows with families and magnitudes")
+    caught = predict(model, data.x).argmax(dim=-1).numpy() == 1
+    rng = np.random.default_rng(seed)
+    rows = []
+    for family, group in data.meta.groupby("family", sort=True):
+        if family not in knobs:
+            continue
+        idx = group.index.to_numpy()
+        m, hit = group["magnitude"].to_numpy(dtype=float), caught[idx]
+        a, b = fit_logistic(m, hit)
+        boot = [fit_logistic(m[pick], hit[pick]) for pick in
+                (rng.integers(len(m), size=len(m)) for _ in range(resamples))]
+        for level in levels:
+            estimate = magnitude_at(a, b, level)
+            spread = np.array([magnitude_at(ba, bb, level) for ba, bb in boot])
+            low, high = (float(np.quantile(spread, q, method="inverted_cdf")) for q in (0.025, 0.975))
+            for knob in knobs[family]:
+                rows.append({"family": family, "level_pct": level, "magnitude": estimate, "magnitude_low": low,
+                             "magnitude_high": high, "n": len(m), "caught_pct": 100.0 * hit.mean(),
+                             "quantity": knob.quantity, "unit": knob.unit,
+                             "value": knob.value(estimate) if 0.0 <= estimate <= 1.0 else np.nan})
+    if not rows:
+        raise MemgruError("no false-track family of the data has a magnitude knob")
+    return pd.DataFrame(rows)
 
 
 def false_alarm_rows(model: nn.Module, data: SequenceSet) -> pd.DataFrame:
@@ -459,6 +528,12 @@ def run_experiment(
         rows = pd.concat([family_rows(chip, data).assign(**setting)
                           for setting, chip in four_chips() for _, data in sets],
                          ignore_index=True)
+    elif name == "detection":
+        knobs = getattr(io.module, "FAMILY_KNOBS", None)
+        if knobs is None or any("magnitude" not in data.meta for _, data in sets):
+            raise MemgruError(f"the detection experiment needs false-track families with magnitudes; {task} has none")
+        rows = pd.concat([detection_rows(chip, data, knobs).assign(**group, **setting)
+                          for setting, chip in four_chips() for group, data in sets], ignore_index=True)
     elif name == "unusual":
         unusual = io.load_split(data_dir, "unusual")
         rows = pd.concat([false_alarm_rows(chip, unusual).assign(**setting)

@@ -25,7 +25,7 @@ from memgru.experiments import (
 )
 from memgru.pipeline import task_act_percentile
 from memgru.tasks.registry import DEFAULT_TRAIN, baselines_root, pretrained_root, results_root, task_spec
-from memgru.tasks.trajectory import TRAIN_COPIES, TRAIN_MAGNITUDE_RANGE
+from memgru.tasks.trajectory import FAMILY_KNOBS, TRAIN_COPIES, TRAIN_MAGNITUDE_RANGE
 
 DATA_NOTES = {
     "audio": (
@@ -207,6 +207,56 @@ def _detectable_table(rows: pd.DataFrame, value: str) -> str:
             "magnitude 0 is (nearly) its real source track, so the accuracy over all fakes has a ceiling below "
             f"100 %; the last column counts only fakes of magnitude ≥ {DETECTABLE_MAGNITUDE:g} (and every real "
             "window).")
+
+
+DETECTION_MODELS = (("float", FLOAT_BITS), ("noise", 6))
+"""The models of the detection table: the float-trained reference at float weights and the deployed chip."""
+
+
+def _knob_range(family: str) -> str:
+    """'bank angle 15 → 60 deg' for each knob of a family (m = 0 → 1), joined by ' / '."""
+    return " / ".join(f"{k.quantity} {k.value(0.0):,g} → {k.value(1.0):,g} {k.unit}" for k in FAMILY_KNOBS[family])
+
+
+def _limit(value: float) -> str:
+    """A detection-limit magnitude as the card prints it: '0.27', '< 0' or '> 1' outside the tested range."""
+    return "< 0" if value < 0 else "> 1" if not value <= 1 else f"{value:.2f}"
+
+
+def _physical(value: float) -> str:
+    """A knob's value as the card prints it: '1,985', '29.9', '0.077'."""
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.1f}" if abs(value) >= 1 else f"{value:.3f}"
+
+
+def _detection_table(rows: pd.DataFrame, value: str) -> str:
+    """Per family: what its knob sets, and per model (`DETECTION_MODELS`) the magnitude at which 50 % and 90 % of
+    its test fakes are caught (bootstrap 95 % interval) with what that magnitude means physically."""
+    del value  # the table reports magnitudes, not the task metric
+    header, rule = "| family | m = 0 → 1 sets |", "|---|---|"
+    present = [(t, b) for t, b in DETECTION_MODELS
+               if ((rows["training"] == t) & (rows["weight_bits"] == b)).any()]
+    for training, bits in present:
+        header += f" {_chip_label(training, bits)}: m at 50 % / 90 % caught | at 90 % |"
+        rule += "---|---|"
+    lines = [header, rule]
+    for family in sorted(rows["family"].unique()):
+        line = f"| {family} | {_knob_range(family) if family in FAMILY_KNOBS else ''} |"
+        for training, bits in present:
+            sel = rows[(rows["family"] == family) & (rows["training"] == training) & (rows["weight_bits"] == bits)]
+            half = sel[sel["level_pct"] == 50.0].iloc[0]
+            most = sel[sel["level_pct"] == 90.0]
+            top = most.iloc[0]
+            physical = " / ".join(f"{_physical(r.value)} {r.unit}" for r in most.itertuples()
+                                  if pd.notna(r.value)) or "–"
+            line += (f" {_limit(half.magnitude)} / {_limit(top.magnitude)} "
+                     f"[{_limit(top.magnitude_low)}–{_limit(top.magnitude_high)}] | {physical} |")
+        lines.append(line)
+    return ("\n".join(lines) + "\n\nMagnitude at which the model calls 50 % and 90 % of a family's test fakes false "
+            "(argmax), from a logistic fit of caught vs magnitude over the family's fakes; in brackets the bootstrap "
+            "95 % interval of the 90 % point (200 resamples of the fakes); 'at 90 %' is what the knob sets there "
+            "(`trajectory_fakes.FAMILY_KNOBS`; velocity_inconsistency biases one of its three fields per fake). "
+            "Test magnitudes are uniform in 0-1, so a family's 50 % point is about the share of its test fakes "
+            "the model misses.")
 
 
 def _noise_selection_section(task: str, value: str, unit: str) -> list[str]:
@@ -615,6 +665,8 @@ def model_card(task: str) -> str:
         ("incident", "Real flights with known trouble: GNSS interference (a real false track), positions in "
                      "bursts", _incident_table),
         ("tracks", "Whole tracks: real test tracks and false tracks made over their whole length", _tracks_table),
+        ("detection", "Detection limits: the magnitude from which each false-track family is caught",
+         _detection_table),
     ):
         path = results / f"{task}_{name}.csv"
         if not path.is_file():
@@ -628,11 +680,16 @@ def model_card(task: str) -> str:
             n = int(rows.query("training == 'float' and weight_bits >= 32")["n"].sum())
         elif name == "tracks":
             n = int(rows["n_real_tracks"].iloc[0] + rows["n_false_tracks"].iloc[0])
+        elif name == "detection":  # one row per family, level and knob: the fakes are the families' sum
+            n = int(rows.drop_duplicates(["family", "training", "weight_bits"]).query(
+                "training == 'float' and weight_bits >= 32")["n"].sum())
         else:
             n = int(rows["n"].iloc[0])
         size = "one whole trace per temperature" if n == 1 else f"{n} sequences per set"
         if name == "tracks":
             size = f"{n} whole tracks"
+        elif name == "detection":
+            size = f"the {n} false test windows"
         act, act_bits, gate_bits = _precision(rows)
         flag = "" if act_bits in (None, 8) else f" --act-bits {act_bits}"
         flag += "" if gate_bits is None else f" --gate-bits {gate_bits}"

@@ -12,7 +12,15 @@ from memgru.checkpoint import load_checkpoint, update_extra
 from memgru.cli import _parser, main
 from memgru.config import ExperimentConfig, ModelConfig, TrainConfig
 from memgru.errors import MemgruError
-from memgru.experiments import choose_act_percentile, operating_rows, roc_auc, run_experiment, track_rows
+from memgru.experiments import (
+    choose_act_percentile,
+    fit_logistic,
+    magnitude_at,
+    operating_rows,
+    roc_auc,
+    run_experiment,
+    track_rows,
+)
 from memgru.modelcard import _ranges_text, _train_command, model_card
 from memgru.pipeline import (
     CALIBRATION_SIZE,
@@ -30,6 +38,7 @@ from memgru.tasks.common import SequenceSet
 from memgru.tasks.io import UserInput, task_io
 from memgru.tasks.registry import REPO_ROOT
 from memgru.tasks.trajectory import feature_stats, featurize_raw, read_track_file, track_to_windows
+from memgru.tasks.trajectory_fakes import FAMILY_KNOBS
 
 SAMPLE = REPO_ROOT / "assets" / "trajectory" / "false_replay.csv"
 
@@ -282,6 +291,21 @@ def test_whole_track_rows_count_tracks_by_their_mean_score():
     assert list(by_family["n_false_tracks"][2:4]) == [1, 1]
 
 
+def test_detection_limits_read_a_known_detection_curve():
+    """The logistic fit behind `experiment --name detection` recovers where a known curve crosses 50 and 90 %,
+    stays finite on separable outcomes and says when a level lies outside the magnitudes tested."""
+    rng = np.random.default_rng(0)
+    m = rng.uniform(0.0, 1.0, 4000)
+    caught = rng.uniform(size=m.size) < 1.0 / (1.0 + np.exp(-(20.0 * m - 5.0)))
+    a, b = fit_logistic(m, caught)
+    assert magnitude_at(a, b, 50.0) == pytest.approx(0.25, abs=0.015)
+    assert magnitude_at(a, b, 90.0) == pytest.approx((np.log(9.0) + 5.0) / 20.0, abs=0.02)
+    assert magnitude_at(*fit_logistic(m, m > 0.3), 50.0) == pytest.approx(0.3, abs=0.01)  # a step: separable
+    assert magnitude_at(*fit_logistic(m, np.ones(m.size, bool)), 50.0) < 0  # caught even at magnitude 0
+    assert not magnitude_at(*fit_logistic(m, np.zeros(m.size, bool)), 50.0) <= 1  # never caught in 0-1
+    assert magnitude_at(1.0, -2.0, 90.0) == np.inf  # a curve that falls never reaches the level
+
+
 def test_experiments_and_model_card(task_folder, monkeypatch):
     root, data, _ = task_folder
     folder = root / "pretrained" / "trajectory"
@@ -300,6 +324,17 @@ def test_experiments_and_model_card(task_folder, monkeypatch):
     real = families.query("family == 'real' and magnitude_bin == 'all'")
     assert len(real) == 4 and set(real["n"]) == {24}  # 2 models x 2 precisions, half of 48 test windows
     assert families.query("family == 'ghost_cv' and magnitude_bin != 'all'")["n"].sum() == 4 * 24
+    detection = run_experiment("trajectory", "detection", folder, data)
+    fakes = families.query("family != 'real' and magnitude_bin == 'all'")
+    assert set(detection["family"]) == set(fakes["family"])
+    for (family, training, w_bits), rows in detection.groupby(["family", "training", "weight_bits"]):
+        assert len(rows) == 2 * len(FAMILY_KNOBS[family]) and set(rows["level_pct"]) == {50.0, 90.0}
+        caught = fakes[(fakes["family"] == family) & (fakes["training"] == training) & (fakes["weight_bits"] == w_bits)]
+        assert rows["caught_pct"].iloc[0] == pytest.approx(caught["accuracy"].iloc[0])  # same argmax verdict
+        assert rows["n"].iloc[0] == caught["n"].iloc[0]
+    inside = detection["magnitude"].between(0, 1)
+    assert detection.loc[~inside, "value"].isna().all() and detection.loc[inside, "value"].notna().all()
+    assert (detection["magnitude_low"] <= detection["magnitude_high"]).all()
     with pytest.raises(MemgruError, match="no incident split"):
         run_experiment("trajectory", "incident", folder, data)
     with pytest.raises(MemgruError, match="needs real tracks cut into windows"):
@@ -322,6 +357,7 @@ def test_experiments_and_model_card(task_folder, monkeypatch):
     results = root / "results"
     results.mkdir()
     incident.to_csv(results / "trajectory_incident.csv", index=False)
+    detection.to_csv(results / "trajectory_detection.csv", index=False)
     bits.to_csv(results / "trajectory_bits.csv", index=False)
     sigma.to_csv(results / "trajectory_sigma.csv", index=False)
     operating.to_csv(results / "trajectory_operating.csv", index=False)
@@ -343,6 +379,9 @@ def test_experiments_and_model_card(task_folder, monkeypatch):
     assert "--name incident` → `results/trajectory_incident.csv` (evaluated on 6 sequences" in card
     assert "| `noisy/x` | 1 | interfered | 16 – 33 | 3 |" in card
     assert "--name tracks` → `results/trajectory_tracks.csv` (evaluated on 4 whole tracks)" in card
+    assert (f"--name detection` → `results/trajectory_detection.csv` (evaluated on the {int(fakes['n'].sum()) // 4} "
+            "false test windows)") in card
+    assert "| ghost_cv | isotropic position noise (std) 0 → 150 m |" in card
     assert "| noise-trained, 6-bit | argmax (0.5) | 0.500 | 50.00 | 50.00 | 50.00 | 50.00 | 50.00 | 50.00 |" in card
 
     wide = run_experiment("trajectory", "sigma", folder, data, sigmas=[0.0], seeds=1, limit=20, act_bits=10)

@@ -54,6 +54,7 @@ import pandas as pd
 from memgru.errors import MemgruError
 from memgru.tasks.common import SequenceSet, decode_text, load_arrays, read_user_file, write_json
 from memgru.tasks.trajectory_fakes import FAMILIES, G, make_fake, make_fakes
+from memgru.tasks.trajectory_fakes import FAMILY_KNOBS as FAMILY_KNOBS  # the detection experiment reads it here
 from memgru.tasks.trajectory_tracks import (
     ALT,
     GS,

@@ -12,6 +12,7 @@ tracks.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -68,6 +69,41 @@ FAMILY_DOCS = {
 FAMILIES = tuple(FAMILY_DOCS)
 """The false-track families, in a fixed order."""
 
+
+@dataclass(frozen=True)
+class Knob:
+    """A physical quantity that a family's magnitude m sets: `at_zero` + `per_unit` x m, in `unit`."""
+
+    quantity: str
+    at_zero: float
+    per_unit: float
+    unit: str
+
+    def value(self, m: float) -> float:
+        """The quantity at magnitude `m`, in `unit`."""
+        return self.at_zero + self.per_unit * m
+
+
+FAMILY_KNOBS: dict[str, tuple[Knob, ...]] = {
+    "ghost_cv": (Knob("isotropic position noise (std)", 0.0, 150.0, "m"),),
+    "ghost_turn": (Knob("bank angle", 15.0, 45.0, "deg"),),
+    "ghost_climb": (Knob("climb or descent rate", 500.0, 5500.0, "ft/min"),),
+    "replay": (Knob("latitude shift", 0.0, 8.0, "deg"), Knob("playback clock slow by up to", 0.0, 5.0, "%")),
+    "pull_off": (Knob("pull-off acceleration", 0.0, 0.3, "m/s²"),),
+    "velocity_inconsistency": (Knob("groundspeed bias", 0.0, 40.0, "kt"), Knob("track bias", 0.0, 20.0, "deg"),
+                               Knob("vertical rate bias", 0.0, 2000.0, "ft/min")),
+    "altitude_ramp": (Knob("altitude ramp", 0.0, 3000.0, "ft/min"),),
+    "speed_ramp": (Knob("along-track acceleration", 0.0, 1.0, "m/s²"),),
+    "splice": (Knob("heading jump", 0.0, 60.0, "deg"), Knob("altitude jump", 0.0, 1500.0, "ft"),
+               Knob("speed mismatch", 0.0, 20.0, "%")),
+}
+"""What the magnitude knob of each family sets physically (the generator's own constants, `FAMILY_DOCS` in
+numbers); velocity_inconsistency biases one of its three fields per fake, replay and splice set all of theirs."""
+
+
+def _knob(family: str, index: int = 0) -> Knob:
+    return FAMILY_KNOBS[family][index]
+
 PickOther = Callable[[], np.ndarray]
 
 
@@ -110,14 +146,14 @@ def _ghost(base: np.ndarray, m: float, rng: np.random.Generator, maneuver: str, 
     turn_rate = np.zeros(n)
     vr_nom = np.full(n, float(np.clip(vr0, -1500.0, 1500.0)) if maneuver == "cv" else 0.0)
     if maneuver == "turn":
-        bank = np.radians(15.0 + 45.0 * m)
+        bank = np.radians(_knob("ghost_turn").value(m))
         rate = np.degrees(G * np.tan(bank) / speed0) * rng.choice([-1.0, 1.0])
         change = rng.uniform(20.0, 120.0)
         length = change / abs(rate)
         start = rng.uniform(0.0, max(duration - length, 0.0) * 0.8)
         turn_rate = rate * (_smooth_step(tf, start, 5.0) - _smooth_step(tf, start + length, 5.0))
     elif maneuver == "climb":
-        rate = (500.0 + 5500.0 * m) * rng.choice([-1.0, 1.0])
+        rate = _knob("ghost_climb").value(m) * rng.choice([-1.0, 1.0])
         start = rng.uniform(0.0, 0.4 * duration)
         length = rng.uniform(60.0, 200.0)
         vr_nom = rate * (_smooth_step(tf, start, 10.0) - _smooth_step(tf, start + length, 10.0))
@@ -129,7 +165,7 @@ def _ghost(base: np.ndarray, m: float, rng: np.random.Generator, maneuver: str, 
     path = np.concatenate([[[0.0, 0.0]], np.cumsum(0.5 * (vel[1:] + vel[:-1]) * dt, axis=0)])
     idx = np.round(times / dt).astype(int)
     out = base.copy()
-    pos_sigma = 1.5 + (150.0 * m if maneuver == "cv" else 0.0)
+    pos_sigma = 1.5 + (_knob("ghost_cv").per_unit * m if maneuver == "cv" else 0.0)
     out[:, ALT] = alt[idx]
     _set_path(out, base, path[idx] + rng.standard_normal((len(idx), 2)) * pos_sigma)
     out[:, GS] = speed[idx] / KT
@@ -146,13 +182,13 @@ def _onset(base: np.ndarray, rng: np.random.Generator) -> float:
 def _replay(base: np.ndarray, m: float, rng: np.random.Generator, other: np.ndarray) -> np.ndarray:
     out = other.copy()
     out[:, T] = base[:, T]
-    clock = 1.0 - m * 0.05 * rng.uniform(0.5, 1.0)
+    clock = 1.0 - m * (_knob("replay", 1).per_unit / 100.0) * rng.uniform(0.5, 1.0)
     tau = (other[:, T] - other[0, T]) * clock + other[0, T]
     for col in (LAT, LON, ALT, GS, VR):
         out[:, col] = np.interp(tau, other[:, T], other[:, col])
     trk = np.degrees(np.unwrap(np.radians(other[:, TRK])))
     out[:, TRK] = np.interp(tau, other[:, T], trk) % 360.0
-    dlat = m * 8.0 * rng.choice([-1.0, 1.0])
+    dlat = m * _knob("replay").per_unit * rng.choice([-1.0, 1.0])
     if abs(out[:, LAT].max() + dlat) > 85.0 or abs(out[:, LAT].min() + dlat) > 85.0:
         dlat = -dlat
     out[:, LAT] += dlat
@@ -168,7 +204,7 @@ def _pull_off(base: np.ndarray, m: float, rng: np.random.Generator) -> np.ndarra
     k_on = int(np.searchsorted(t, t_on))
     direction = base[min(k_on, len(base) - 1), TRK] + rng.choice([-1.0, 1.0]) * rng.uniform(45.0, 135.0)
     tau = np.clip(t - t_on, 0.0, None)
-    offset = 0.5 * m * 0.3 * tau[:, None] ** 2 * heading_unit(direction)
+    offset = 0.5 * m * _knob("pull_off").per_unit * tau[:, None] ** 2 * heading_unit(direction)
     _set_path(out, base, path_at_altitude(base) + offset)
     return out
 
@@ -179,11 +215,11 @@ def _velocity_inconsistency(base: np.ndarray, m: float, rng: np.random.Generator
     sign = rng.choice([-1.0, 1.0])
     field = rng.integers(3)
     if field == 0:
-        out[after, GS] = np.maximum(base[after, GS] + sign * m * 40.0, 0.0)
+        out[after, GS] = np.maximum(base[after, GS] + sign * m * _knob("velocity_inconsistency", 0).per_unit, 0.0)
     elif field == 1:
-        out[after, TRK] = (base[after, TRK] + sign * m * 20.0) % 360.0
+        out[after, TRK] = (base[after, TRK] + sign * m * _knob("velocity_inconsistency", 1).per_unit) % 360.0
     else:
-        out[after, VR] = base[after, VR] + sign * m * 2000.0
+        out[after, VR] = base[after, VR] + sign * m * _knob("velocity_inconsistency", 2).per_unit
     return out
 
 
@@ -191,9 +227,10 @@ def _altitude_ramp(base: np.ndarray, m: float, rng: np.random.Generator) -> np.n
     out = base.copy()
     tau = np.clip(base[:, T] - base[0, T] - _onset(base, rng), 0.0, None)
     sign = rng.choice([-1.0, 1.0])
-    if base[:, ALT].min() - m * 3000.0 * tau[-1] / 60.0 < 2000.0:
+    ramp = _knob("altitude_ramp").per_unit
+    if base[:, ALT].min() - m * ramp * tau[-1] / 60.0 < 2000.0:
         sign = 1.0
-    out[:, ALT] = base[:, ALT] + sign * m * 3000.0 * tau / 60.0
+    out[:, ALT] = base[:, ALT] + sign * m * ramp * tau / 60.0
     return out
 
 
@@ -217,7 +254,7 @@ def _along_path(enu: np.ndarray, s_new: np.ndarray) -> np.ndarray:
 def _speed_ramp(base: np.ndarray, m: float, rng: np.random.Generator) -> np.ndarray:
     out = base.copy()
     tau = np.clip(base[:, T] - base[0, T] - _onset(base, rng), 0.0, None)
-    accel = m * 1.0 * rng.choice([-1.0, 1.0])
+    accel = m * _knob("speed_ramp").per_unit * rng.choice([-1.0, 1.0])
     if (base[:, GS].min() * KT + accel * tau[-1]) < 100.0 * KT:
         accel = abs(accel)
     path = path_at_altitude(base)
@@ -236,10 +273,10 @@ def _splice(base: np.ndarray, m: float, rng: np.random.Generator, other: np.ndar
     path_b = path_at_altitude(other)
     course_a = np.degrees(np.arctan2(*(path_a[k - 1] - path_a[k - 2])))
     course_b = np.degrees(np.arctan2(*(path_b[1] - path_b[0])))
-    rot = wrap_deg(course_a - course_b + rng.choice([-1.0, 1.0]) * m * 60.0)
+    rot = wrap_deg(course_a - course_b + rng.choice([-1.0, 1.0]) * m * _knob("splice").per_unit)
     step_a = np.hypot(*(path_a[k - 1] - path_a[k - 2]))
     step_b = max(np.hypot(*(path_b[1] - path_b[0])), 1.0)
-    scale = step_a / step_b * (1.0 + rng.choice([-1.0, 1.0]) * m * 0.2)
+    scale = step_a / step_b * (1.0 + rng.choice([-1.0, 1.0]) * m * (_knob("splice", 2).per_unit / 100.0))
     r = np.radians(rot)
     # a rotation by `rot` clockwise (track angles grow clockwise) of east/north offsets
     rmat = np.array([[np.cos(r), np.sin(r)], [-np.sin(r), np.cos(r)]])
@@ -247,7 +284,8 @@ def _splice(base: np.ndarray, m: float, rng: np.random.Generator, other: np.ndar
     path = path_a.copy()
     path[k:] = path_a[k - 1] + rel
     tail = other[1:n - k + 1]
-    out[k:, ALT] = tail[:, ALT] - other[0, ALT] + base[k - 1, ALT] + rng.choice([-1.0, 1.0]) * m * 1500.0
+    jump = _knob("splice", 1).per_unit
+    out[k:, ALT] = tail[:, ALT] - other[0, ALT] + base[k - 1, ALT] + rng.choice([-1.0, 1.0]) * m * jump
     out[k:, GS] = tail[:, GS] * scale
     out[k:, TRK] = (tail[:, TRK] + rot) % 360.0
     out[k:, VR] = tail[:, VR]

@@ -14,7 +14,7 @@ import pytest
 
 from memgru.errors import MemgruError
 from memgru.tasks import trajectory as tr
-from memgru.tasks.trajectory_fakes import FAMILIES, make_fake, make_fakes
+from memgru.tasks.trajectory_fakes import FAMILIES, FAMILY_KNOBS, make_fake, make_fakes
 from memgru.tasks.trajectory_tracks import (
     ALT,
     EARTH_RADIUS_M,
@@ -320,6 +320,38 @@ def test_families_create_their_documented_anomaly():
     east = base_window(heading=90.0)
     rp = make_fake(east, "replay", 1.0, rng, lambda: east, timing_noise=False)
     assert abs(np.median(residual(rp, "groundspeed_residual_kt"))) > 20
+
+
+def test_family_knobs_say_what_the_generator_does():
+    """`FAMILY_KNOBS` (what the detection experiment and the card report a magnitude as) must be the
+    physical size of the anomaly the generator writes, read back from the fake's reported fields."""
+    base, m = base_window(), 0.5
+    knobs = {f: [k.value(m) for k in FAMILY_KNOBS[f]] for f in FAMILY_KNOBS}
+    assert set(FAMILY_KNOBS) == set(FAMILIES)
+    seen = set()
+    for seed in range(20):  # velocity_inconsistency biases one field per fake, at the knob's size
+        vi = make_fake(base, "velocity_inconsistency", m, np.random.default_rng(seed), lambda: base,
+                       timing_noise=False)
+        bias = [np.abs(vi[:, GS] - base[:, GS]).max(), np.abs(wrap_deg(vi[:, TRK] - base[:, TRK])).max(),
+                np.abs(vi[:, VR] - base[:, VR]).max()]
+        changed = [i for i, b in enumerate(bias) if b > 1e-6]
+        assert len(changed) == 1
+        seen.add(changed[0])
+        assert bias[changed[0]] == pytest.approx(knobs["velocity_inconsistency"][changed[0]], abs=32.0 if
+                                                 changed[0] == 2 else 1e-6)  # vertical rate: 64 ft/min steps
+    assert seen == {0, 1, 2}
+    rng = np.random.default_rng(0)
+    t = base[:, T] - base[0, T]
+    ramp = make_fake(base, "altitude_ramp", m, rng, lambda: base, timing_noise=False)
+    moved = np.abs(ramp[:, ALT] - base[:, ALT]) > 30
+    slope = np.polyfit(t[moved], np.abs(ramp[moved, ALT] - base[moved, ALT]), 1)[0] * 60.0  # ft/min
+    assert slope == pytest.approx(knobs["altitude_ramp"][0], rel=0.03)
+    speed = make_fake(base, "speed_ramp", m, rng, lambda: base, timing_noise=False)
+    faster = np.abs(speed[:, GS] - base[:, GS]) > 1.0  # groundspeed in whole knots, as the base reports it
+    accel = np.polyfit(t[faster], np.abs(speed[faster, GS] - base[faster, GS]), 1)[0] * KT  # m/s²
+    assert accel == pytest.approx(knobs["speed_ramp"][0], rel=0.02)
+    climb = make_fake(base, "ghost_climb", m, rng, lambda: base, timing_noise=False)
+    assert np.abs(climb[:, VR]).max() == pytest.approx(knobs["ghost_climb"][0], abs=32.0)
 
 
 def test_fakes_of_magnitude_zero_are_as_consistent_as_real_flights():
