@@ -14,7 +14,7 @@ import pytest
 
 from memgru.errors import MemgruError
 from memgru.tasks import trajectory as tr
-from memgru.tasks.trajectory_fakes import FAMILIES, FAMILY_KNOBS, make_fake, make_fakes
+from memgru.tasks.trajectory_fakes import FAMILIES, FAMILY_DOCS, FAMILY_KNOBS, make_fake, make_fakes
 from memgru.tasks.trajectory_tracks import (
     ALT,
     EARTH_RADIUS_M,
@@ -328,6 +328,8 @@ def test_family_knobs_say_what_the_generator_does():
     base, m = base_window(), 0.5
     knobs = {f: [k.value(m) for k in FAMILY_KNOBS[f]] for f in FAMILY_KNOBS}
     assert set(FAMILY_KNOBS) == set(FAMILIES)
+    for family, family_knobs in FAMILY_KNOBS.items():  # the prose says the same numbers
+        assert all(f"m x {k.per_unit:,g}" in FAMILY_DOCS[family] for k in family_knobs), family
     seen = set()
     for seed in range(20):  # velocity_inconsistency biases one field per fake, at the knob's size
         vi = make_fake(base, "velocity_inconsistency", m, np.random.default_rng(seed), lambda: base,
