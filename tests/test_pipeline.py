@@ -14,6 +14,7 @@ from memgru.config import ExperimentConfig, ModelConfig, TrainConfig
 from memgru.errors import MemgruError
 from memgru.experiments import (
     choose_act_percentile,
+    detection_rows,
     fit_logistic,
     magnitude_at,
     operating_rows,
@@ -332,6 +333,12 @@ def test_experiments_and_model_card(task_folder, monkeypatch):
         caught = fakes[(fakes["family"] == family) & (fakes["training"] == training) & (fakes["weight_bits"] == w_bits)]
         assert rows["caught_pct"].iloc[0] == pytest.approx(caught["accuracy"].iloc[0])  # same argmax verdict
         assert rows["n"].iloc[0] == caught["n"].iloc[0]
+    test = task_io("trajectory").load_split(data, "test")
+    with pytest.raises(MemgruError, match="no false-track family of the data has a magnitude knob"):
+        detection_rows(load_checkpoint(folder / "float", task="trajectory")[0], test, {})
+    with pytest.raises(MemgruError, match="needs false windows with families and magnitudes"):
+        detection_rows(load_checkpoint(folder / "float", task="trajectory")[0],
+                       SequenceSet(test.x, test.y, test.meta.drop(columns="magnitude")), FAMILY_KNOBS)
     inside = detection["magnitude"].between(0, 1)
     assert detection.loc[~inside, "value"].isna().all() and detection.loc[inside, "value"].notna().all()
     assert (detection["magnitude_low"] <= detection["magnitude_high"]).all()

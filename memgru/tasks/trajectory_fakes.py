@@ -104,6 +104,7 @@ numbers); velocity_inconsistency biases one of its three fields per fake, replay
 def _knob(family: str, index: int = 0) -> Knob:
     return FAMILY_KNOBS[family][index]
 
+
 PickOther = Callable[[], np.ndarray]
 
 
