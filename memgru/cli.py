@@ -375,6 +375,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from exc
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {value}")
+    return value
+
+
 def _tolerance(text: str) -> float | str:
     if text == "w6a8":
         return text
@@ -405,7 +415,8 @@ def cmd_plan(args: argparse.Namespace) -> dict[str, Any]:
         act_bits=args.act_bits,
     )
     report = plan_task(args.task, args.checkpoint, args.data_dir, args.tolerance, constraints, args.sigma,
-                       args.seeds, args.limit, args.qat_epochs, progress=None if args.json else print)
+                       args.seeds, args.limit, args.qat_epochs, progress=None if args.json else print,
+                       holdout=args.holdout)
     report["command"] = _plan_command(args)
     out.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
     return {**report, "json": str(out)}
@@ -556,6 +567,9 @@ def _parser() -> _Parser:
     p.add_argument("--sigma", type=_fraction, default=0.0, help="programming variation during the analysis")
     p.add_argument("--seeds", type=_positive_int, default=3, help="device seeds when sigma > 0")
     p.add_argument("--limit", type=_positive_int, default=512, help="validation sequences used (seeded subset)")
+    p.add_argument("--holdout", type=_count, default=512,
+                   help="at most this many other validation sequences check the plan; descent steps are undone "
+                        "until it is within the tolerance there too (0 = no check; skipped below 200 available)")
     p.add_argument("--qat-epochs", type=int, default=2, help="QAT fine-tuning epochs of the plan (0 = none)")
     p.add_argument("--out", help="JSON path (default results/plan_<task>.json)")
     p.add_argument("--json", action="store_true", help="print one JSON document")

@@ -36,7 +36,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -306,6 +306,8 @@ class Search:
     fallback plan, when the top missed the tolerance and the fallback did not) or `fallback_cheaper`
     (the fallback plan, when the descent from the top ended costlier than the fallback and the
     descent from the fallback ended cheaper)."""
+    chain: list[dict[str, int]] = field(default_factory=list)
+    """The kept descent's plans in order, from where it started to `plan` (each one step cheaper)."""
 
 
 def search(
@@ -360,9 +362,11 @@ def search(
     def cost(p: dict[str, int]) -> int:
         return sum(by_name[name].cost(bits) for name, bits in p.items())
 
-    def descend(plan: dict[str, int], value: float, origin: str) -> tuple[dict[str, int], float]:
-        """Greedy descent from `plan`: lower the most cost-effective slot a rung while within tolerance."""
+    def descend(plan: dict[str, int], value: float, origin: str) -> tuple[dict[str, int], float, list]:
+        """Greedy descent from `plan`: lower the most cost-effective slot a rung while within tolerance;
+        returns the final plan, its value and the chain of accepted plans."""
         frozen = {s.name for s in all_slots if plan[s.name] == s.ladder[-1]}
+        chain = [dict(plan)]
         while True:
             best, best_score = None, -math.inf
             for s in all_slots:
@@ -375,7 +379,7 @@ def search(
                 if score > best_score:
                     best, best_score = s.name, score
             if best is None:
-                return plan, value
+                return plan, value, chain
             slot = by_name[best]
             trial = {**plan, best: slot.ladder[slot.ladder.index(plan[best]) + 1]}
             trial_value, _ = evaluate(trial)
@@ -384,6 +388,7 @@ def search(
                           "from": origin})
             if accepted:
                 plan, value = trial, trial_value
+                chain.append(dict(plan))
                 say(f"lowered {best} to {trial[best]} bits: val {trial_value:.3f}")
             if not accepted or plan[best] == slot.ladder[-1]:
                 frozen.add(best)
@@ -398,17 +403,47 @@ def search(
             plan, value, started_from = start, start_value, "fallback"
             say(f"the top of the ladders misses the tolerance (val {top:.3f}); descending from the fallback plan "
                 f"(val {start_value:.3f})")
-    plan, value = descend(plan, value, started_from)
+    plan, value, chain = descend(plan, value, started_from)
     if started_from == "top" and start is not None and within(value) and cost(plan) > cost(start):
         start_value, _ = evaluate(start)
         if within(start_value):
             say(f"the descent from the top ended costlier than the fallback plan (val {start_value:.3f}); "
                 "descending from the fallback too")
-            other, other_value = descend(start, start_value, "fallback")
+            other, other_value, other_chain = descend(start, start_value, "fallback")
             if cost(other) < cost(plan):
-                plan, value, started_from = other, other_value, "fallback_cheaper"
+                plan, value, started_from, chain = other, other_value, "fallback_cheaper", other_chain
     ok = _worse(higher_is_better, value, reference) <= tolerance
-    return Search(reference, top, rows, floors, steps, plan, value, ok, started_from)
+    return Search(reference, top, rows, floors, steps, plan, value, ok, started_from, chain)
+
+
+MIN_HOLDOUT = 200
+"""Fewest held-out validation sequences `plan_task` checks a plan on; with fewer the check is skipped."""
+
+
+def holdout_check(
+    chain: Sequence[dict[str, int]],
+    evaluate: Callable[[dict[str, int]], tuple[float, float]],
+    reference: float,
+    tolerance: float,
+    higher_is_better: bool,
+) -> tuple[int, list[dict[str, Any]]]:
+    """Check a descent on validation sequences it never saw: from the cheapest end of `chain` (the search's
+    accepted plans, each one step cheaper than the one before) back towards its start, the first plan whose
+    held-out metric (`evaluate`) is within `tolerance` of the float model's held-out `reference` is kept.
+
+    The greedy descent accepts every step that stays within the tolerance on its own sequences, so the plan
+    it ends on sits at the edge of the tolerance there, chosen among many noisy comparisons; the held-out
+    sequences tell whether it is really there. Returns the kept plan's index in `chain` (0, the start, when
+    no plan passes; the caller says so) and one row per plan measured."""
+    rows = []
+    for index in range(len(chain) - 1, -1, -1):
+        mean, _ = evaluate(chain[index])
+        ok = _worse(higher_is_better, mean, reference) <= tolerance
+        rows.append({"chain_index": index, "steps_undone": len(chain) - 1 - index, "holdout_metric": mean,
+                     "within": ok})
+        if ok:
+            return index, rows
+    return 0, rows
 
 
 def evaluator(
@@ -428,6 +463,13 @@ def evaluator(
         return memo[key]
 
     return run
+
+
+def _holdout_note(holdout: int, available: int) -> dict[str, Any]:
+    """The report's `holdout` entry when the plan is not checked on held-out sequences: why not."""
+    why = ("switched off (--holdout 0)" if not holdout else
+           f"only {available} validation sequences outside the planning subset (at least {MIN_HOLDOUT} needed)")
+    return {"sequences": 0, "skipped": why}
 
 
 def qat_plan_finetune(
@@ -465,6 +507,7 @@ def plan_task(
     limit: int | None = 512,
     qat_epochs: int = 2,
     progress: Callable[[str], None] | None = None,
+    holdout: int = 512,
 ) -> dict[str, Any]:
     """Plan the precision of a task's model (default: its float reference `pretrained/<task>/float`).
 
@@ -473,14 +516,21 @@ def plan_task(
     paper's choice). Sensitivity and search on (at most `limit` sequences of) the validation split at variation
     `sigma` over `seeds` device seeds; then QAT fine-tuning of the plan and of the uniform 6-bit
     baseline for `qat_epochs` each, both evaluated on the task's test sets. Returns the JSON report.
+
+    `holdout`: at most this many of the validation sequences outside the planning subset (seeded) check the
+    search's plan (`holdout_check`: the descent is undone step by step until the plan is within the tolerance
+    there too; with `MATCH_UNIFORM` the tolerance there is what W6/A8 loses there). With fewer than
+    `MIN_HOLDOUT` such sequences (or `holdout` 0) there is no check and the report says why.
     """
     from memgru.checkpoint import load_checkpoint
-    from memgru.pipeline import load_calibration, subset
+    from memgru.pipeline import load_calibration, subset, subset_indices, take
     from memgru.tasks.io import task_io
     from memgru.tasks.registry import task_spec
 
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
         raise MemgruError(f"seeds must be a positive integer, got {seeds!r}")
+    if isinstance(holdout, bool) or not isinstance(holdout, int) or holdout < 0:
+        raise MemgruError(f"holdout must be a whole number of sequences >= 0, got {holdout!r}")
     if not 0.0 <= sigma <= 1.0:
         raise MemgruError(f"sigma must be in [0, 1], got {sigma}")
     started = time.perf_counter()
@@ -490,7 +540,11 @@ def plan_task(
     folder = Path(checkpoint) if checkpoint else task_spec(task).pretrained_dir / "float"
     model, config = load_checkpoint(folder, task=task)
     data_dir = io.data_dir(data_dir)
-    val = subset(io.load_split(data_dir, "val"), limit)
+    full_val = io.load_split(data_dir, "val")
+    planning = subset_indices(len(full_val), limit)
+    val = take(full_val, planning)
+    rest = take(full_val, np.setdiff1d(np.arange(len(full_val)), planning))
+    held = subset(rest, holdout) if holdout and len(rest) >= MIN_HOLDOUT else None
     calibration = load_calibration(folder)
     higher = task_kind(val) == "classification"
     device_seeds = list(range(seeds if sigma > 0 else 1))
@@ -500,6 +554,7 @@ def plan_task(
     all_slots = slots(template, constraints)
     uniform = uniform_plan(all_slots, PAPER_WEIGHT_BITS, PAPER_ACT_BITS)
     uniform_val = evaluate(uniform)[0]
+    tolerance_spec = tolerance
     if tolerance is None:
         tolerance = default_tolerance(higher)
     elif tolerance == MATCH_UNIFORM:
@@ -508,6 +563,20 @@ def plan_task(
     say(f"{len(all_slots)} slots; float val {reference:.3f}; uniform W6/A8 val {uniform_val:.3f}; "
         f"tolerance {tolerance:.3f}")
     found = search(evaluate, all_slots, reference, tolerance, higher, say, fallback=uniform)
+    plan, held_report = found.plan, _holdout_note(holdout, len(rest))
+    if held is not None:
+        check = evaluator(model, held, calibration, constraints, sigma, device_seeds)
+        held_reference = metric(task_kind(held), predict(model, held.x), held.y)
+        held_uniform = check(uniform)[0]
+        held_tolerance = (max(0.0, _worse(higher, held_uniform, held_reference)) if tolerance_spec == MATCH_UNIFORM
+                          else tolerance)
+        kept, checks = holdout_check(found.chain, check, held_reference, held_tolerance, higher)
+        plan = found.chain[kept] if found.chain else found.plan
+        held_report = {"sequences": len(held), "float": held_reference, "uniform_w6a8": held_uniform,
+                       "tolerance": held_tolerance, "checks": checks, "steps_undone": len(found.chain) - 1 - kept,
+                       "within_tolerance": bool(checks[-1]["within"]), "plan_before": found.plan}
+        say(f"held-out check on {len(held)} sequences: float {held_reference:.3f}, W6/A8 {held_uniform:.3f}; "
+            f"{held_report['steps_undone']} descent steps undone")
 
     train = io.load_split(data_dir, "train")
     base = TrainConfig.from_dict(config["extra"]["train"])
@@ -522,15 +591,16 @@ def plan_task(
         return out
 
     results: dict[str, Any] = {"float": {"val": reference, "test": test(model, None)}}
-    for name, plan in (("plan", found.plan), ("uniform_w6a8", uniform)):
-        results[f"{name}_ptq"] = {"val": evaluate(plan)[0], "test": test(model, plan)}
+    for name, chosen in (("plan", plan), ("uniform_w6a8", uniform)):
+        results[f"{name}_ptq"] = {"val": evaluate(chosen)[0], "test": test(model, chosen)}
         say(f"{name} PTQ: {results[f'{name}_ptq']}")
-        tuned = qat_plan_finetune(model, plan, train, io.load_split(data_dir, "val"), base, qat_epochs, constraints)
-        results[f"{name}_qat"] = {"val": evaluator(tuned, val, calibration, constraints, sigma, device_seeds)(plan)[0],
-                                  "test": test(tuned, plan)}
+        tuned = qat_plan_finetune(model, chosen, train, full_val, base, qat_epochs, constraints)
+        results[f"{name}_qat"] = {
+            "val": evaluator(tuned, val, calibration, constraints, sigma, device_seeds)(chosen)[0],
+            "test": test(tuned, chosen)}
         say(f"{name} QAT: {results[f'{name}_qat']}")
     say(f"planned and fine-tuned in {time.perf_counter() - started:.0f} s")
-    cost_plan = plan_cost(model, found.plan, constraints)
+    cost_plan = plan_cost(model, plan, constraints)
     cost_uniform = plan_cost(model, uniform, constraints)
     saving = lambda key: round(100.0 * (1 - cost_plan[key] / cost_uniform[key]), 2)  # noqa: E731
     return {
@@ -547,8 +617,9 @@ def plan_task(
         "slots": [{**asdict(s), "floor": found.floors[s.name]} for s in all_slots],
         "sensitivity": found.sensitivity,
         "search_steps": found.steps,
-        "plan": found.plan,
+        "plan": plan,
         "plan_within_tolerance": found.within_tolerance,
+        "holdout": held_report,
         "plan_started_from": {"fallback": "uniform_w6a8", "fallback_cheaper": "uniform_w6a8_cheaper"}.get(
             found.started_from, "top"),
         "uniform_w6a8": uniform,
@@ -581,6 +652,7 @@ def report_lines(report: dict[str, Any]) -> list[str]:
     for name, result in report["results"].items():
         tests = ", ".join(f"{k} {v:.2f}" for k, v in result["test"].items())
         lines.append(f"  {name}: val {result['val']:.2f}; test {tests}")
+    lines += _holdout_lines(report.get("holdout"))
     if not report["plan_within_tolerance"]:
         lines.append("  note: neither the highest precision the constraints allow nor uniform W6/A8 is within "
                      "the tolerance")
@@ -591,6 +663,26 @@ def report_lines(report: dict[str, Any]) -> list[str]:
         lines.append("  note: the descent from the highest precision ended costlier than uniform W6/A8; the "
                      "descent from uniform W6/A8 gave this cheaper plan")
     return lines
+
+
+def holdout_sentence(held: dict[str, Any] | None) -> str:
+    """What the held-out check of a plan report did, as one sentence ('' for reports made before it existed)."""
+    if not held:
+        return ""
+    if not held.get("sequences"):
+        return f"No held-out check: {held.get('skipped', 'none made')}."
+    undone = held["steps_undone"]
+    result = ("the search's plan met the tolerance there too" if undone == 0 and held["within_tolerance"] else
+              f"{undone} of the descent's steps were undone to meet the tolerance there" if held["within_tolerance"]
+              else f"no plan of the descent met the tolerance there; the descent's start is kept ({undone} steps "
+                   "undone)")
+    return (f"Held-out check on {held['sequences']} other validation sequences (float {held['float']:.2f}, "
+            f"W6/A8 {held['uniform_w6a8']:.2f}, tolerance {held['tolerance']:.2f}): {result}.")
+
+
+def _holdout_lines(held: dict[str, Any] | None) -> list[str]:
+    sentence = holdout_sentence(held)
+    return [f"  note: {sentence}"] if sentence else []
 
 
 REPORT_KEYS = ("task", "plan", "uniform_w6a8", "slots", "cost", "results", "tolerance", "higher_is_better")

@@ -421,6 +421,15 @@ def _baseline_section(task: str, value: str, unit: str) -> list[str]:
             f"baselines/{task}_dcnn --runs float`, {measured}.{paper_note}", "", markdown_table(table)]
 
 
+def _holdout_cell(held: dict[str, Any] | None) -> str:
+    """The plan table's cell for a report's held-out check: steps undone, 'none' or '–' (made before it)."""
+    if not held:
+        return "–"
+    if not held.get("sequences"):
+        return "none"
+    return f"{held['steps_undone']} steps undone" + ("" if held["within_tolerance"] else ", still missed")
+
+
 def _plan_variants(task: str, main: Path) -> list[str]:
     """One row per other plan report of the task (`results/plan_<task>_*.json`: other constraints or tolerances)
     next to the main one: its command, weight bits and devices saved, test metric of the plan and of uniform
@@ -438,14 +447,15 @@ def _plan_variants(task: str, main: Path) -> list[str]:
         rows.append({"report": f"`{path.name}`", "command": f"`{report.get('command', '–')}`",
                      "weight bits saved %": saved.get("total_weight_bits"), "devices saved %": saved.get("devices"),
                      "plan PTQ": test("plan_ptq"), "plan QAT": test("plan_qat"),
-                     "W6/A8 PTQ": test("uniform_w6a8_ptq"), "W6/A8 QAT": test("uniform_w6a8_qat")})
+                     "W6/A8 PTQ": test("uniform_w6a8_ptq"), "W6/A8 QAT": test("uniform_w6a8_qat"),
+                     "held-out check": _holdout_cell(report.get("holdout"))})
     return ["", "All plans of this task (test metric; the first is the one detailed above):", "",
             markdown_table(pd.DataFrame(rows).set_index("report"))]
 
 
 def _plan_section(task: str, float_sha256: str | None) -> list[str]:
     """The fusion-quantization plan (`results/plan_<task>.json`) vs uniform W6/A8: bits, cost, metrics."""
-    from memgru.fusion import load_report, plan_tables
+    from memgru.fusion import holdout_sentence, load_report, plan_tables
 
     path = results_root() / f"plan_{task}.json"
     if not path.is_file():
@@ -483,7 +493,8 @@ def _plan_section(task: str, float_sha256: str | None) -> list[str]:
             f"{report['constraints']['max_slices']} device pairs per weight, {report['constraints']['dac_bits']}-bit "
             f"DAC, {report['constraints']['lut_bits']}-bit sigmoid/tanh tables{held}"
             f"{_ranges_note(report['constraints'].get('act_percentile', 100.0))}; each model fine-tuned "
-            f"{report.get('qat_epochs')} QAT epochs (`_qat`) or not (`_ptq`).{start}", "",
+            f"{report.get('qat_epochs')} QAT epochs (`_qat`) or not (`_ptq`).{start}"
+            + (f" {holdout_sentence(report.get('holdout'))}" if report.get("holdout") else ""), "",
             markdown_table(bits), "", markdown_table(cost), "", markdown_table(metrics), *_plan_variants(task, path)]
 
 

@@ -344,12 +344,23 @@ def prediction(task: str, model: nn.Module, user: UserInput, snr_db: float | Non
     return result
 
 
+def subset_indices(n: int, limit: int | None) -> np.ndarray:
+    """Indices (sorted) of the sequences `subset` keeps out of `n`: all, or a seeded choice of `limit`."""
+    if limit is None or n <= limit:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(0).choice(n, size=limit, replace=False))
+
+
+def take(data: SequenceSet, pick: np.ndarray) -> SequenceSet:
+    """The sequences `pick` (indices) of `data`, in that order."""
+    return SequenceSet(data.x[pick], data.y[pick], data.meta.iloc[pick].reset_index(drop=True))
+
+
 def subset(data: SequenceSet, limit: int | None) -> SequenceSet:
     """At most `limit` sequences of `data` (a seeded random choice kept in the original order)."""
     if limit is None or len(data) <= limit:
         return data
-    pick = np.sort(np.random.default_rng(0).choice(len(data), size=limit, replace=False))
-    return SequenceSet(data.x[pick], data.y[pick], data.meta.iloc[pick].reset_index(drop=True))
+    return take(data, subset_indices(len(data), limit))
 
 
 def evaluate_sets(

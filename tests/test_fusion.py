@@ -1,5 +1,7 @@
 """Fusion quantization planner: device bounds, per-matrix precision, determinism, tolerance 0."""
 
+import itertools
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,6 +14,8 @@ from memgru.fusion import (
     Slot,
     apply_plan,
     evaluator,
+    holdout_check,
+    holdout_sentence,
     plan_cost,
     planned_model,
     search,
@@ -178,6 +182,41 @@ def test_search_keeps_the_cheaper_descent_when_a_noisy_rejection_freezes_a_slot_
     plain = search(lambda plan: (100.0 if min(plan.values()) >= 4 else 90.0, 0.0), all_slots, 100.0, 0.0, True,
                    fallback=uniform)
     assert plain.started_from == "top" and {step["from"] for step in plain.steps} == {"top"}
+
+
+def test_search_reports_its_descent_as_a_chain_of_ever_cheaper_plans():
+    all_slots = [Slot(f"w{i}", "weight", "m", f"k{i}", 100 * (i + 1), (10, 8, 6, 5, 4, 3, 2)) for i in range(3)]
+    found = search(lambda plan: (100.0 if min(plan.values()) >= 4 else 90.0, 0.0), all_slots, 100.0, 0.0, True)
+    chain = found.chain
+    assert chain[0] == {s.name: 10 for s in all_slots} and chain[-1] == found.plan
+    assert len(chain) == 1 + sum(step["accepted"] for step in found.steps)
+    by_name = {s.name: s for s in all_slots}
+    for before, after in itertools.pairwise(chain):  # one slot one rung down per step
+        changed = [n for n in before if before[n] != after[n]]
+        assert len(changed) == 1
+        ladder = by_name[changed[0]].ladder
+        assert ladder.index(after[changed[0]]) == ladder.index(before[changed[0]]) + 1
+
+
+def test_holdout_check_undoes_the_descent_until_the_plan_holds_on_unseen_sequences():
+    chain = [{"w": b} for b in (8, 6, 5, 4, 3)]
+    held = {8: 100.0, 6: 99.8, 5: 99.6, 4: 98.9, 3: 97.0}  # the two cheapest plans only held on the search set
+    evaluate = lambda plan: (held[plan["w"]], 0.0)  # noqa: E731
+    kept, rows = holdout_check(chain, evaluate, reference=100.0, tolerance=0.5, higher_is_better=True)
+    assert kept == 2 and [r["chain_index"] for r in rows] == [4, 3, 2]
+    assert [r["within"] for r in rows] == [False, False, True] and rows[-1]["steps_undone"] == 2
+    kept, rows = holdout_check(chain, evaluate, 100.0, 5.0, True)  # the search's plan holds: nothing undone
+    assert kept == 4 and len(rows) == 1
+    kept, rows = holdout_check(chain, lambda plan: (90.0, 0.0), 100.0, 0.5, True)  # nothing holds: the start
+    assert kept == 0 and len(rows) == 5 and not rows[-1]["within"]
+    kept, _ = holdout_check(chain, lambda plan: (1.0 + 0.1 * (8 - plan["w"]), 0.0), 1.0, 0.25, False)  # RMSE
+    assert kept == 1  # RMSE 1.5 / 1.4 / 1.3 exceed 1.0 + 0.25; 1.2 at 6 bits does not
+    assert "2 of the descent's steps were undone" in holdout_sentence(
+        {"sequences": 700, "float": 93.0, "uniform_w6a8": 92.5, "tolerance": 0.5, "steps_undone": 2,
+         "within_tolerance": True})
+    assert holdout_sentence({"sequences": 0, "skipped": "switched off (--holdout 0)"}) == \
+        "No held-out check: switched off (--holdout 0)."
+    assert holdout_sentence(None) == ""
 
 
 def test_search_is_deterministic_under_variation_and_respects_bounds():

@@ -525,6 +525,23 @@ def test_plan_task_reports_plan_cost_and_metrics(task_folder, tmp_path, capsys, 
     assert report["cost"]["uniform_w6a8"]["mean_weight_bits"] == 5.0  # 16 states: 6-bit capped at 5
     again = plan_task("trajectory", checkpoint, data, tolerance=5.0, constraints=constraints, qat_epochs=0, limit=32)
     assert again["plan"] == report["plan"] and again["sensitivity"] == report["sensitivity"]
+    n_val = len(task_io("trajectory").load_split(data, "val"))
+    assert report["holdout"] == {"sequences": 0, "skipped": f"only {n_val - 32} validation sequences outside the "
+                                 "planning subset (at least 200 needed)"}
+    monkeypatch.setattr("memgru.fusion.MIN_HOLDOUT", 8)  # the fixture's validation split is small
+    checked = plan_task("trajectory", checkpoint, data, tolerance=0.0, constraints=constraints, qat_epochs=0,
+                        limit=24, holdout=100)
+    held = checked["holdout"]
+    assert held["sequences"] == n_val - 24 and held["tolerance"] == 0.0
+    undone, kept = held["steps_undone"], held["checks"][-1]
+    assert kept["steps_undone"] == undone and len(held["checks"]) == undone + 1
+    assert undone >= 1 and checked["plan"] != held["plan_before"]  # at tolerance 0 the descent overfits 24 sequences
+    assert kept["within"] == held["within_tolerance"]
+    assert kept["within"] == (kept["holdout_metric"] >= held["float"])  # tolerance 0: no worse than float there
+    assert all(not row["within"] for row in held["checks"][:-1])  # cheaper plans of the chain missed it
+    off = plan_task("trajectory", checkpoint, data, tolerance=0.0, constraints=constraints, qat_epochs=0, limit=24,
+                    holdout=0)
+    assert off["holdout"]["skipped"] == "switched off (--holdout 0)" and off["plan"] == held["plan_before"]
 
     out = tmp_path / "plan_trajectory.json"
     args = ["plan", "--task", "trajectory", "--checkpoint", str(checkpoint), "--data-dir", str(data),
