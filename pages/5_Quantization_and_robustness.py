@@ -5,7 +5,7 @@ import streamlit as st
 
 from memgru.config import FLOAT_BITS
 from memgru.errors import MemgruError
-from memgru.fusion import load_report, plan_tables
+from memgru.fusion import holdout_sentence, load_report, plan_tables
 from memgru.plots import AXIS_LABELS, curve_table, metric_curves, plan_bits_figure
 from memgru.tasks.registry import TASK_NAMES, task_spec
 from ui.cache import task_model
@@ -110,7 +110,8 @@ else:
         unit = "accuracy" if report["higher_is_better"] else "RMSE"
         st.caption(f"Precision per weight matrix and activation point chosen within {report['tolerance']:.2f} "
                    f"{unit} points of float on validation, under the device limits in the report "
-                   f"(`python -m memgru plan --task {task}`), next to the paper's uniform 6-bit weights.")
+                   f"(`python -m memgru plan --task {task}`), next to the paper's uniform 6-bit weights. "
+                   + holdout_sentence(report.get("holdout")))
         show_figure(plan_bits_figure(tables["bits"], f"{task}: plan vs uniform W6/A8"), tables["bits"],
                     f"{task}_plan_bits", "q_plan")
         left, right = st.columns(2)
