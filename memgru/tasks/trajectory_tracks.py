@@ -140,6 +140,14 @@ def true_runs(mask: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
 
 
+ALTITUDE_GLITCH_FT = 500.0
+"""An altitude report further than this (ft) from the median of the surrounding 20 s of reports is a glitch
+(`clean_track`). A climb or descent at any rate leaves each report at the median of its neighbours (the median
+of a monotonic run is its centre), so only a reversal within seconds could come this far, which no aircraft
+flies; decoding errors of exactly 1,000 ft (the `tv_relay/tour_de_france` sample's 27,975 / 26,975 ft
+alternation) do. Was 1,000 ft, which let exactly-1,000-ft glitches through."""
+
+
 def clean_track(frame: pd.DataFrame, *, min_altitude_ft: float) -> pd.DataFrame:
     """Drop unusable samples of one aircraft's raw reports, leaving NaN where a field is unusable.
 
@@ -147,7 +155,7 @@ def clean_track(frame: pd.DataFrame, *, min_altitude_ft: float) -> pd.DataFrame:
     did not carry the field); an optional boolean `onground`. Removed: rows on the ground or
     below `min_altitude_ft` (take-off/landing and taxiing are not what the detector is about),
     duplicated timestamps (first report kept), altitudes/speeds/rates outside physical bounds, and
-    isolated glitches (more than 1,000 ft, 100 kt or 3,000 ft/min away from the median of the
+    isolated glitches (more than `ALTITUDE_GLITCH_FT`, 100 kt or 3,000 ft/min away from the median of the
     surrounding 20 s, or a position more than 2 km off the median of the surrounding 20 s).
     """
     df = frame.sort_values("time_s", kind="stable").drop_duplicates("time_s", keep="first")
@@ -159,7 +167,7 @@ def clean_track(frame: pd.DataFrame, *, min_altitude_ft: float) -> pd.DataFrame:
         bad = (df[col] < lo) | (df[col] > hi)
         df.loc[bad, col] = np.nan
     t = df["time_s"].to_numpy(float)
-    for col, thr in (("altitude", 1000.0), ("groundspeed", 100.0), ("vertical_rate", 3000.0)):
+    for col, thr in (("altitude", ALTITUDE_GLITCH_FT), ("groundspeed", 100.0), ("vertical_rate", 3000.0)):
         v = df[col].to_numpy(float)
         ok = np.isnan(v)
         ok[~ok] = _despike(t[~ok], v[~ok], thr, 10.0)

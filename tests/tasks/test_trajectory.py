@@ -102,6 +102,21 @@ def test_clean_track_drops_ground_duplicates_and_spikes():
     assert out["altitude"].notna().sum() == 118
 
 
+def test_clean_track_drops_exact_1000_ft_decoding_glitches_but_keeps_the_steepest_climbs():
+    """Altitude decoding errors of exactly 1,000 ft (alternating 27,975 / 26,975 ft in a real relay flight)
+    are glitches; a 6,000 ft/min climb and its level-off are not, at 1-s and at 10-s reports."""
+    pts = synth_track(120, dt=1.0, speed_kt=250, alt_ft=27975)
+    df = pd.DataFrame(pts, columns=["time_s", *tr.POINT_COLUMNS[1:]])
+    df.loc[[30, 31, 60, 90], "altitude"] -= 1000.0
+    out = clean_track(df, min_altitude_ft=2000)
+    assert set(np.flatnonzero(out["altitude"].isna().to_numpy())) == {30, 31, 60, 90}
+    for dt in (1.0, 10.0):
+        climb = synth_track(60, dt=dt, speed_kt=250, alt_ft=10000, vr_fpm=6000)
+        climb[30:, ALT] = climb[29, ALT]  # levels off abruptly
+        kept = clean_track(pd.DataFrame(climb, columns=["time_s", *tr.POINT_COLUMNS[1:]]), min_altitude_ft=2000)
+        assert kept["altitude"].notna().all(), dt
+
+
 def test_resample_interleaved_reports_and_gaps():
     pts = synth_track(300, dt=1.0, t0=1000.0, speed_kt=300, alt_ft=10000)
     df = pd.DataFrame(pts, columns=["time_s", *tr.POINT_COLUMNS[1:]])
