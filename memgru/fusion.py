@@ -23,6 +23,8 @@ Vocabulary:
   analysis stopped) are tried last: single-slot measurements are noisy and slots interact, so only
   the joint measurement decides. The plan is within tolerance by construction (when the top of the
   ladders is; when it is not, the descent starts from the uniform W6/A8 plan if that one is).
+  **Held-out check** (`holdout_check`): the plan is then measured on validation sequences the search
+  never saw, and the descent's steps are undone until it is within the tolerance there too.
   Costs: bits x weights stored (weight slots; a bit-sliced weight pays every device pair it uses),
   bits x values converted per time step (activation slots). Then `plan_task` fine-tunes the plan's
   weight precisions with QAT for a few epochs and reports plan, cost and test metric next to the
