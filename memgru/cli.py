@@ -365,24 +365,23 @@ def cmd_card(args: argparse.Namespace) -> dict[str, Any]:
     return {"task": args.task, "path": str(write_model_card(args.task))}
 
 
-def _positive_int(text: str) -> int:
+def _integer(text: str, minimum: int, expected: str) -> int:
+    """`text` as an integer of at least `minimum`; otherwise an argparse error saying `expected`."""
     try:
         value = int(text)
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from exc
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from exc
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {value}")
     return value
+
+
+def _positive_int(text: str) -> int:
+    return _integer(text, 1, "a positive integer")
 
 
 def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from exc
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {value}")
-    return value
+    return _integer(text, 0, "a whole number >= 0")
 
 
 def _tolerance(text: str) -> float | str:
@@ -414,7 +413,7 @@ def cmd_plan(args: argparse.Namespace) -> dict[str, Any]:
         activation_circuit=args.circuit, lut_bits=args.lut_bits, act_percentile=task_act_percentile(folder),
         act_bits=args.act_bits,
     )
-    report = plan_task(args.task, args.checkpoint, args.data_dir, args.tolerance, constraints, args.sigma,
+    report = plan_task(args.task, folder, args.data_dir, args.tolerance, constraints, args.sigma,
                        args.seeds, args.limit, args.qat_epochs, progress=None if args.json else print,
                        holdout=args.holdout)
     report["command"] = _plan_command(args)

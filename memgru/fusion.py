@@ -573,7 +573,7 @@ def plan_task(
         held_tolerance = (max(0.0, _worse(higher, held_uniform, held_reference)) if tolerance_spec == MATCH_UNIFORM
                           else tolerance)
         kept, checks = holdout_check(found.chain, check, held_reference, held_tolerance, higher)
-        plan = found.chain[kept] if found.chain else found.plan
+        plan = found.chain[kept]
         held_report = {"sequences": len(held), "float": held_reference, "uniform_w6a8": held_uniform,
                        "tolerance": held_tolerance, "checks": checks, "steps_undone": len(found.chain) - 1 - kept,
                        "within_tolerance": bool(checks[-1]["within"]), "plan_before": found.plan}
